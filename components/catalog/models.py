@@ -1,0 +1,329 @@
+"""Pydantic models of the accelerator catalog data file (`data/catalog.yaml`).
+
+The data file is validated on load: an entry that cites a source the file does not list, a
+machine type named twice, or a TPU type whose topology does not match its chip count fails here,
+not at `pulumi up`.
+"""
+
+import datetime
+import math
+import re
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..enums import GpuDirect, NicType, ProvisioningModel, WorkloadKind
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Model):
+    """Where a fact was read, and when."""
+
+    url: str
+    title: str
+    read_on: datetime.date
+
+
+class Price(_Model):
+    """USD per hour (per VM for machines, per GPU for attached GPUs, per chip for TPUs)."""
+
+    on_demand: Optional[float] = Field(default=None, ge=0)
+    spot: Optional[float] = Field(default=None, ge=0)
+    flex_start: Optional[float] = Field(default=None, ge=0)
+
+
+class Sourced(_Model):
+    sources: list[str] = Field(min_length=1)
+
+
+class GpuModel(_Model):
+    """One GPU model and the names each Google Cloud API gives it."""
+
+    model: str
+    compute_engine: str
+    gke: Optional[str] = None
+    vertex: Optional[str] = None
+    memory_gb: float = Field(gt=0)
+
+
+class NicLayout(_Model):
+    """The network interfaces a machine of the family needs for its full bandwidth."""
+
+    gvnics: int = Field(ge=1)
+    gpu_nics: int = Field(default=0, ge=0)
+    gpu_nic_type: Optional[NicType] = None
+    host_mtu: int = Field(default=1460, ge=1300, le=8896)
+    gpu_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
+    second_gvnic_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
+    rdma_network_profile: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NicLayout":
+        if self.gpu_nics and (self.gpu_nic_type is None or self.gpu_mtu is None):
+            raise ValueError("gpu_nics > 0 needs gpu_nic_type and gpu_mtu")
+        if self.rdma_network_profile and self.gpu_nic_type != NicType.MRDMA:
+            raise ValueError("the RoCE network profile is only for MRDMA NICs")
+        return self
+
+
+class Image(_Model):
+    """The boot image a family's nodes get by default, and how its NVIDIA driver arrives."""
+
+    project: str
+    family: str
+    driver: str = Field(pattern=r"^(preinstalled|first-boot|installer)$")
+
+
+class MachineType(_Model):
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
+    gpus: int = Field(ge=0)
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    local_ssd_gb: float = Field(default=0, ge=0)
+    network_bandwidth_gbps: Optional[float] = Field(default=None, gt=0)
+    provisioning: Optional[list[ProvisioningModel]] = None
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+
+class GpuFamily(Sourced):
+    """A Compute Engine GPU machine family (A4, A3 Mega, G2 …) and its machine types."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    name: str
+    series: str
+    gpu: GpuModel
+    gpudirect: GpuDirect
+    network: NicLayout
+    attached_accelerators: bool = False
+    provisioning: list[ProvisioningModel]
+    max_placement_group_vms: Optional[int] = Field(default=None, ge=2)
+    placement_gpu_topology: Optional[str] = None
+    compact_placement: bool = True
+    arch: str = Field(pattern=r"^(x86_64|arm64)$")
+    boot_disk_types: list[str] = Field(min_length=1)
+    hyperdisk_ml: bool
+    image: Image
+    zones: list[str] = Field(min_length=1)
+    machine_types: list[MachineType] = Field(default_factory=list)
+    notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _gpudirect_matches_nics(self) -> "GpuFamily":
+        wants_nics = self.gpudirect != GpuDirect.NONE
+        if wants_nics != (self.network.gpu_nics > 0):
+            raise ValueError(f"{self.id}: gpudirect {self.gpudirect.value} and gpu_nics {self.network.gpu_nics} disagree")
+        if (self.gpudirect == GpuDirect.RDMA) != (self.network.gpu_nic_type == NicType.MRDMA):
+            raise ValueError(f"{self.id}: RDMA families use MRDMA NICs, and only they do")
+        return self
+
+
+class AttachableGpu(Sourced):
+    """A GPU attached to N1 machine types as a guest accelerator."""
+
+    deprecated: Optional[datetime.date] = None
+    end_of_support: Optional[datetime.date] = None
+    gpu: GpuModel
+    counts: list[int] = Field(min_length=1)
+    max_vcpus: dict[int, int]
+    max_memory_gb: dict[int, float] = Field(default_factory=dict)
+    provisioning: list[ProvisioningModel]
+    zones: list[str] = Field(min_length=1)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limits_per_count(self) -> "AttachableGpu":
+        missing = [c for c in self.counts if c not in self.max_vcpus]
+        if missing:
+            raise ValueError(f"{self.gpu.compute_engine}: max_vcpus missing for counts {missing}")
+        return self
+
+
+class N1Defaults(Sourced):
+    """What N1 GPU nodes boot from (N1 has no family entry of its own)."""
+
+    boot_disk_types: list[str] = Field(min_length=1)
+    image: Image
+
+
+class N1MachineType(_Model):
+    name: str = Field(pattern=r"^n1-(standard|highmem|highcpu)-\d+$")
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+
+class TpuAcceleratorType(_Model):
+    name: str
+    chips: int = Field(ge=1)
+    topology: str = Field(pattern=r"^\d+x\d+(x\d+)?$")
+    hosts: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _topology_matches_chips(self) -> "TpuAcceleratorType":
+        dims = [int(d) for d in self.topology.split("x")]
+        if math.prod(dims) != self.chips:
+            raise ValueError(f"{self.name}: topology {self.topology} has {math.prod(dims)} chips, not {self.chips}")
+        return self
+
+
+class TpuGkeMachineType(_Model):
+    name: str
+    chips: int = Field(ge=1)
+
+
+class TpuGke(_Model):
+    tpu_accelerator: str
+    machine_types: list[TpuGkeMachineType] = Field(min_length=1)
+
+
+class TpuGeneration(Sourced):
+    """A Cloud TPU generation: its accelerator types, topologies, runtimes and prices."""
+
+    id: str
+    name: str
+    accelerator_type_prefix: str
+    accelerator_type_counts: str = Field(pattern=r"^(chips|tensorcores)$")
+    tensorcores_per_chip: int = Field(ge=1)
+    hbm_gb_per_chip: float = Field(gt=0)
+    chips_per_host: int = Field(ge=1)
+    max_chips_single_host: int = Field(ge=1)
+    topology_dims: int = Field(ge=2, le=3)
+    accelerator_types: list[TpuAcceleratorType] = Field(min_length=1)
+    runtime_versions: dict[str, list[str]]
+    gke: Optional[TpuGke] = None
+    vertex: Optional[str] = None
+    provisioning: list[ProvisioningModel]
+    zones: list[str] = Field(min_length=1)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _types_follow_naming(self) -> "TpuGeneration":
+        per = 1 if self.accelerator_type_counts == "chips" else self.tensorcores_per_chip
+        for t in self.accelerator_types:
+            m = re.fullmatch(rf"{re.escape(self.accelerator_type_prefix)}-(\d+)", t.name)
+            if not m or int(m.group(1)) != t.chips * per:
+                raise ValueError(f"{self.id}: {t.name} does not name {t.chips} chips")
+            if len(t.topology.split("x")) != self.topology_dims:
+                raise ValueError(f"{self.id}: {t.name} topology {t.topology} is not {self.topology_dims}-D")
+        return self
+
+
+class CapacityRange(_Model):
+    """Capacities from min to max GiB, in steps counted from min."""
+
+    min_gib: int = Field(ge=1)
+    max_gib: int = Field(ge=1)
+    step_gib: int = Field(ge=1)
+
+    def allows(self, gib: int) -> bool:
+        return self.min_gib <= gib <= self.max_gib and (gib - self.min_gib) % self.step_gib == 0
+
+    def __str__(self) -> str:
+        return f"{self.min_gib}-{self.max_gib} GiB in steps of {self.step_gib}"
+
+
+class FilestoreTier(Sourced):
+    tier: str
+    scope: str = Field(pattern=r"^(zonal|regional)$")
+    ranges: list[CapacityRange] = Field(min_length=1)
+    protocols: list[str] = Field(default_factory=list)
+    legacy: bool = False
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class LustreThroughputTier(_Model):
+    mbps_per_tib: int
+    ranges: list[CapacityRange] = Field(min_length=1)
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class LustreFacts(Sourced):
+    throughput_tiers: list[LustreThroughputTier] = Field(min_length=1)
+    zones: list[str] = Field(default_factory=list)
+    zones_complete: bool = False
+
+
+class ParallelstoreFacts(Sourced):
+    ranges: list[CapacityRange] = Field(min_length=1)
+    deployment_types: list[str]
+    invitation_only: bool = False
+    zones: list[str] = Field(default_factory=list)
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class HyperdiskMlFacts(Sourced):
+    min_gib: int
+    max_gib: int
+    max_throughput_mibps: int
+    min_throughput_mibps: Optional[int] = None
+    max_read_only_attachments: int
+    prices: dict[str, float] = Field(default_factory=dict)
+    throughput_prices: dict[str, float] = Field(default_factory=dict)
+
+
+class CloudStorageFacts(Sourced):
+    soft_delete_default_days: int
+    soft_delete_min_days: int
+    soft_delete_max_days: int
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class StorageFacts(_Model):
+    filestore_tiers: list[FilestoreTier] = Field(min_length=1)
+    lustre: LustreFacts
+    parallelstore: ParallelstoreFacts
+    hyperdisk_ml: HyperdiskMlFacts
+    cloud_storage: CloudStorageFacts
+
+
+class WorkloadGuidance(Sourced):
+    """Which families Google Cloud recommends for a workload kind, best first."""
+
+    kind: WorkloadKind
+    gpu_families: list[str]
+    tpu: bool
+    note: Optional[str] = None
+
+
+class CatalogData(_Model):
+    """The whole data file."""
+
+    read_on: datetime.date
+    sources: dict[str, Source]
+    guidance: list[WorkloadGuidance]
+    gpu_families: list[GpuFamily]
+    n1_attachable_gpus: list[AttachableGpu]
+    n1_defaults: N1Defaults
+    n1_machine_types: list[N1MachineType]
+    tpu_generations: list[TpuGeneration]
+    storage: StorageFacts
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "CatalogData":
+        def check(owner: str, ids: list[str]) -> None:
+            unknown = [s for s in ids if s not in self.sources]
+            if unknown:
+                raise ValueError(f"{owner} cites unknown sources {unknown}")
+
+        names: set[str] = set()
+        for fam in self.gpu_families:
+            check(fam.id, fam.sources)
+            for mt in fam.machine_types:
+                if mt.name in names:
+                    raise ValueError(f"machine type {mt.name} listed twice")
+                names.add(mt.name)
+        for gpu in self.n1_attachable_gpus:
+            check(gpu.gpu.compute_engine, gpu.sources)
+        check("n1_defaults", self.n1_defaults.sources)
+        for gen in self.tpu_generations:
+            check(gen.id, gen.sources)
+        for g in self.guidance:
+            check(f"guidance {g.kind.value}", g.sources)
+        st = self.storage
+        for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
+            check(type(item).__name__, item.sources)
+        return self

@@ -1,0 +1,266 @@
+"""The `ai-clusters` command line: plan, recommend, catalog (and the commands of later modules).
+
+Exit codes: 0 fine, 1 a check failed (mandatory policy, pre-flight), 2 bad input, 3 a check could
+not be made. Bad input prints one line per problem with its key path, never a traceback.
+"""
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .catalog import CatalogError, catalog, region_of
+from .enums import ProvisioningModel, WorkloadKind
+from .spec import SpecError
+
+app = typer.Typer(
+    name="ai-clusters",
+    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    sarif = "sarif"
+
+
+def fail_input(message: str) -> "typer.Exit":
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def bad_spec(exc: SpecError) -> "typer.Exit":
+    if exc.subject and not exc.problems:
+        err.print(f"[red]error:[/] {exc.subject}", highlight=False)
+    else:
+        prefix = f"{exc.subject}: " if exc.subject else ""
+        for problem in exc.problems:
+            err.print(f"[red]error:[/] {prefix}{problem}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def plan(
+    stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
+    format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text, markdown, json or sarif."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
+    policy: bool = typer.Option(True, "--policy/--no-policy", help="Run the policy pack over the planned resources."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+) -> None:
+    """Run the stack's Pulumi program under mocks: resources, hourly cost, policy verdicts."""
+    from .plan import PlanInputError, make_plan
+    from .plan import render
+
+    runner = None
+    if policy:
+        from .plan.policy import run_policy_pack
+
+        runner = run_policy_pack
+    from .plan.policy import PolicyPackError
+
+    try:
+        with err.status(f"planning stack {stack} …"):
+            result = make_plan(stack, project_dir, policy_runner=runner)
+    except PlanInputError as exc:
+        raise fail_input(str(exc)) from None
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    except PolicyPackError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+
+    if format == PlanFormat.text:
+        console = Console(file=output.open("w"), width=160) if output else out
+        render.text(result, console)
+    else:
+        if format == PlanFormat.json:
+            body = json.dumps(result.to_json(), indent=2, sort_keys=False)
+        elif format == PlanFormat.markdown:
+            body = render.markdown(result)
+        else:
+            from .plan.sarif import sarif
+
+            body = json.dumps(sarif(result), indent=2)
+        if output:
+            output.write_text(body + "\n")
+        else:
+            sys.stdout.write(body + "\n")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def recommend(
+    workload: WorkloadKind = typer.Option(..., "--workload", "-w", help="pretraining, finetuning, inference, graphics or hpc."),
+    accelerators: int = typer.Option(1, "--accelerators", "-a", min=1, help="Accelerators wanted in total."),
+    model_params_b: Optional[float] = typer.Option(None, "--model-params-b", help="Model size in billions of parameters."),
+    latency_ms: Optional[int] = typer.Option(None, "--latency-ms", help="Inference latency target."),
+    region: str = typer.Option("us-central1", "--region", help="Region whose zones and prices to use."),
+    provisioning: ProvisioningModel = typer.Option(ProvisioningModel.ON_DEMAND, "--provisioning", help="on-demand, spot, flex-start or reservation."),
+    hpc_offload: Optional[str] = typer.Option(None, "--hpc-offload", help="HPC: low, medium or high GPU offload."),
+    no_tpu: bool = typer.Option(False, "--no-tpu", help="GPUs only."),
+    benchmarks: Optional[Path] = typer.Option(None, "--benchmarks", help="Folder of benchmark results (JSON) to rank by cost per epoch."),
+    show_rejected: bool = typer.Option(True, "--rejected/--no-rejected", help="List the tiers ruled out, with the reason."),
+) -> None:
+    """Rank the feasible accelerator tiers for a workload, cheapest first."""
+    from .advisor import recommend as rank
+    from .spec import WorkloadSpec, parse_model
+
+    try:
+        spec = parse_model(
+            WorkloadSpec,
+            {"kind": workload, "accelerators": accelerators, "modelParamsB": model_params_b, "latencyMs": latency_ms, "hpcOffload": hpc_offload},
+        )
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    measured = None
+    if benchmarks is not None:
+        from .benchmark.results import seconds_per_epoch_by_tier
+
+        measured = seconds_per_epoch_by_tier(benchmarks)
+    ranking = rank(spec, region=region, provisioning=provisioning, include_tpus=not no_tpu, seconds_per_epoch=measured)
+    table = Table(title=f"{workload.value}: {accelerators} accelerator(s)" + (f", {model_params_b:g}B parameters" if model_params_b else ""))
+    for col in ("#", "tier", "machine / slice", "nodes", "accelerators", "$/hour", "price from", "zones"):
+        table.add_column(col, justify="right" if col in ("#", "nodes", "accelerators", "$/hour") else "left")
+    if measured:
+        table.add_column("$/epoch", justify="right")
+        table.add_column("ranked by")
+    for i, c in enumerate(ranking.feasible, 1):
+        row = [
+            str(i),
+            c.name,
+            c.tpu_type or (f"{c.machine_type} + {c.gpus_per_node}x{c.gpu}" if c.shape is not None and c.shape.attached else c.machine_type or ""),
+            str(c.nodes),
+            str(c.accelerators),
+            "—" if c.hourly_usd is None else f"${c.hourly_usd:,.2f}",
+            c.price_region or "—",
+            ", ".join(c.zones[:4]) + (" …" if len(c.zones) > 4 else ""),
+        ]
+        if measured:
+            per_epoch = c.cost_per_epoch_usd
+            row += ["—" if per_epoch is None else f"${per_epoch:,.4f}", "measured" if per_epoch is not None else "list price"]
+        table.add_row(*row)
+    out.print(table)
+    if not ranking.feasible:
+        err.print("[red]no feasible tier[/]")
+    if show_rejected and ranking.rejected:
+        rej = Table(title="Ruled out")
+        rej.add_column("tier")
+        rej.add_column("why")
+        for r in ranking.rejected:
+            rej.add_row(r.name, r.reason)
+        out.print(rej)
+    raise typer.Exit(0 if ranking.feasible else 1)
+
+
+@app.command("catalog")
+def show_catalog(
+    family: Optional[str] = typer.Option(None, "--family", help="Only this family id (a3-mega, g2, v5e …)."),
+    zone: Optional[str] = typer.Option(None, "--zone", help="Only what is offered in this zone."),
+    workload: Optional[WorkloadKind] = typer.Option(None, "--workload", help="Only tiers Google recommends for this workload."),
+    region: str = typer.Option("us-central1", "--region", help="Region of the prices shown."),
+    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
+) -> None:
+    """Show the accelerator catalog: machine types, GPUs, NICs, zones, prices and sources."""
+    cat = catalog()
+    if zone:
+        region = region_of(zone)
+    allowed: Optional[set[str]] = None
+    if workload is not None:
+        from .advisor import recommended_tiers
+        from .spec import WorkloadSpec
+
+        fams, tpus = recommended_tiers(WorkloadSpec(kind=workload, accelerators=1), cat)
+        allowed = set(fams) | (set(cat.tpu_generations) if tpus else set())
+    if family and family not in cat.families and family not in cat.tpu_generations:
+        raise fail_input(str(CatalogError(f"'{family}' is not a family in the catalog; allowed: {', '.join([*cat.families, *cat.tpu_generations])}")))
+    rows = []
+    for fam in cat.families.values():
+        if (family and fam.id != family) or (zone and zone not in fam.zones) or (allowed is not None and fam.id not in allowed):
+            continue
+        shapes = [cat.shape(mt.name) for mt in fam.machine_types] or []
+        if fam.attached_accelerators:
+            att = cat.n1_gpus[fam.gpu.compute_engine]
+            shapes = [cat.n1_shape(next(m.name for m in cat.n1_machines.values() if m.vcpus <= att.max_vcpus[c]), fam.gpu.compute_engine, c) for c in att.counts]
+        for shape in shapes:
+            od, where = cat.node_price(shape, region, ProvisioningModel.ON_DEMAND)
+            spot, _ = cat.node_price(shape, region, ProvisioningModel.SPOT)
+            rows.append(
+                {
+                    "family": fam.id,
+                    "machine_type": shape.machine_type,
+                    "gpu": f"{shape.gpus} x {fam.gpu.model} ({fam.gpu.memory_gb:g} GB)",
+                    "vcpus": shape.vcpus,
+                    "memory_gb": shape.memory_gb,
+                    "network": f"{fam.gpudirect.value}: {fam.network.gvnics} gVNIC + {fam.network.gpu_nics} {fam.network.gpu_nic_type.value if fam.network.gpu_nic_type else ''}".strip(),
+                    "provisioning": ", ".join(p.value for p in shape.provisioning),
+                    "on_demand_usd": od,
+                    "spot_usd": spot,
+                    "price_region": where,
+                    "zones": len(fam.zones),
+                    "sources": [cat.data.sources[s].url for s in fam.sources],
+                }
+            )
+    for gen in cat.tpu_generations.values():
+        if (family and gen.id != family) or (zone and zone not in gen.zones) or (allowed is not None and gen.id not in allowed):
+            continue
+        od, where = cat.tpu_price(gen.id, 1, region, ProvisioningModel.ON_DEMAND)
+        spot, _ = cat.tpu_price(gen.id, 1, region, ProvisioningModel.SPOT)
+        rows.append(
+            {
+                "family": gen.id,
+                "machine_type": f"{gen.accelerator_types[0].name} … {gen.accelerator_types[-1].name}",
+                "gpu": f"{gen.name}, {gen.hbm_gb_per_chip:g} GB HBM/chip",
+                "vcpus": None,
+                "memory_gb": None,
+                "network": f"{gen.chips_per_host} chips/host, topologies {gen.accelerator_types[0].topology}…{gen.accelerator_types[-1].topology}",
+                "provisioning": ", ".join(p.value for p in gen.provisioning),
+                "on_demand_usd": od,
+                "spot_usd": spot,
+                "price_region": where,
+                "zones": len(gen.zones),
+                "sources": [cat.data.sources[s].url for s in gen.sources],
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"ai-clusters catalog (read {cat.data.read_on}) · prices per hour in {region}")
+    for col in ("family", "machine type", "accelerators", "vCPU", "GB", "network", "provisioning", "on-demand", "spot", "zones"):
+        table.add_column(col, justify="right" if col in ("vCPU", "GB", "on-demand", "spot", "zones") else "left")
+    for r in rows:
+        table.add_row(
+            r["family"],
+            r["machine_type"],
+            r["gpu"],
+            "" if r["vcpus"] is None else str(r["vcpus"]),
+            "" if r["memory_gb"] is None else f"{r['memory_gb']:g}",
+            r["network"],
+            r["provisioning"],
+            "—" if r["on_demand_usd"] is None else f"${r['on_demand_usd']:,.2f}",
+            "—" if r["spot_usd"] is None else f"${r['spot_usd']:,.2f}",
+            str(r["zones"]),
+        )
+    out.print(table)
+    if not rows:
+        err.print("nothing matches")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Pulumi mocks that stand in for Google Cloud, and a monitor that records every registration.
+
+The mocks answer like the provider would after creation: ids, self links, names, emails,
+addresses, so the program's outputs resolve. The monitor keeps what the engine receives for every
+resource (type, name, parent, inputs in camelCase, protect, retainOnDelete).
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+# Compute Engine collections: resource type -> (scope, collection) for self links.
+_COMPUTE = {
+    "Network": ("global", "networks"),
+    "Subnetwork": ("regions", "subnetworks"),
+    "Router": ("regions", "routers"),
+    "Firewall": ("global", "firewalls"),
+    "GlobalAddress": ("global", "addresses"),
+    "Instance": ("zones", "instances"),
+    "InstanceTemplate": ("global", "instanceTemplates"),
+    "RegionInstanceTemplate": ("regions", "instanceTemplates"),
+    "InstanceGroupManager": ("zones", "instanceGroupManagers"),
+    "ResourcePolicy": ("regions", "resourcePolicies"),
+    "Disk": ("zones", "disks"),
+}
+
+
+@dataclass
+class Registration:
+    """One resource as the engine received it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: Optional[str]
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    inputs: dict[str, Any]
+    dependencies: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class CloudMocks(Mocks):
+    """Answers resource registrations the way Google Cloud would after creating them."""
+
+    def __init__(self, project: str, region: str):
+        self.project = project
+        self.region = region
+        self._ips = itertools.count(2)
+
+    def _ip(self) -> str:
+        n = next(self._ips)
+        return f"10.0.{n // 250}.{n % 250 + 2}"
+
+    def call(self, args: MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
+        if args.token.endswith("getClientConfig"):
+            return {"project": self.project, "region": self.region, "accessToken": "mock-token", "id": "mock"}, None
+        if args.token.endswith("getProject"):
+            return {"projectId": self.project, "number": "123456789012", "name": self.project}, None
+        return {}, None
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[Optional[str], dict]:
+        inputs = args.inputs
+        if not args.custom:
+            return "", {}
+        kind = args.typ.rsplit(":", 1)[-1]
+        name = inputs.get("name") or inputs.get("instanceId") or inputs.get("accountId") or args.name
+        project = inputs.get("project") or self.project
+        location = inputs.get("zone") or inputs.get("location") or inputs.get("region") or self.region
+        state: dict[str, Any] = {**inputs, "name": name, "project": project}
+        rid = f"projects/{project}/{name}"
+        if args.typ.startswith("gcp:compute/") and kind in _COMPUTE:
+            scope, collection = _COMPUTE[kind]
+            where = "global" if scope == "global" else f"{scope}/{location}"
+            rid = f"projects/{project}/{where}/{collection}/{name}"
+            state["selfLink"] = f"https://www.googleapis.com/compute/v1/{rid}"
+            if kind == "Instance":
+                state["networkInterfaces"] = [
+                    {**nic, "networkIp": self._ip(), "name": f"nic{i}"} for i, nic in enumerate(inputs.get("networkInterfaces") or [])
+                ]
+                state["instanceId"] = str(abs(hash(rid)) % 10**12)
+        elif kind == "Account" and args.typ.startswith("gcp:serviceaccount/"):
+            state["email"] = f"{name}@{project}.iam.gserviceaccount.com"
+            rid = f"projects/{project}/serviceAccounts/{state['email']}"
+        elif kind == "Bucket":
+            name = inputs.get("name") or f"{args.name}-{abs(hash(args.name)) % 10**6:06d}"
+            state.update(name=name, url=f"gs://{name}", selfLink=f"https://www.googleapis.com/storage/v1/b/{name}")
+            rid = name
+        elif args.typ.startswith("gcp:filestore/"):
+            state["networks"] = [{**n, "ipAddresses": [self._ip()]} for n in inputs.get("networks") or []]
+            rid = f"projects/{project}/locations/{location}/instances/{name}"
+        elif args.typ.startswith("gcp:lustre/"):
+            state["mountPoint"] = f"{self._ip()}@tcp:/{inputs.get('filesystem', 'lustrefs')}"
+            rid = f"projects/{project}/locations/{location}/instances/{name}"
+        elif args.typ.startswith("gcp:parallelstore/"):
+            state["accessPoints"] = [self._ip() for _ in range(3)]
+            rid = f"projects/{project}/locations/{location}/instances/{name}"
+        elif args.typ == "gcp:container/cluster:Cluster":
+            state.update(
+                endpoint=self._ip(),
+                masterAuth={"clusterCaCertificate": "bW9jay1jYQ==", "clientCertificate": "", "clientKey": ""},
+                selfLink=f"https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{name}",
+            )
+            rid = f"projects/{project}/locations/{location}/clusters/{name}"
+        elif args.typ.startswith("gcp:tpu/"):
+            rid = f"projects/{project}/locations/{location}/{'queuedResources' if 'Queued' in kind else 'nodes'}/{name}"
+            state["networkEndpoints"] = [{"ipAddress": self._ip(), "port": 8470}]
+        elif args.typ.startswith("gcp:vertex/"):
+            rid = f"projects/{project}/locations/{location}/{kind[0].lower() + kind[1:]}s/{name}"
+        state.setdefault("id", rid)
+        return rid, state
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that keeps every registration with its options."""
+
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine names them: a child of the root stack carries no parent type.
+        if parent and "::pulumi:pulumi:Stack::" in parent:
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        rid, state = self.mocks.new_resource(
+            MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=inputs,
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+            )
+        )
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, rid, state)
+        parent = request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None
+        self.registrations.append(
+            Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                inputs=inputs,
+                dependencies=list(request.dependencies),
+                outputs=state,
+            )
+        )
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=obj)

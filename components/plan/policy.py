@@ -1,0 +1,186 @@
+"""Run the policy pack the way the Pulumi CLI does: a process that prints its port, then gRPC.
+
+`PolicyPackProcess` starts `policies/__main__.py`, reads the port it prints, and drives the
+Analyzer service (`GetAnalyzerInfo`, `Configure`, `Analyze` per resource, `AnalyzeStack`) with the
+protobuf messages of `pulumi.runtime.proto`. The offline plan feeds it the mocked program's
+resources, so `ai-clusters plan` and `pulumi preview --policy-pack policies` give the same verdicts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from . import Verdict, json_safe
+
+LEVEL_NAMES = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
+LEVEL_CODES = {v: k for k, v in LEVEL_NAMES.items()}
+
+
+class PolicyPackError(RuntimeError):
+    """The pack could not be started or answered with an error."""
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(json_safe(dict(value)))
+    return s
+
+
+class PolicyPackProcess:
+    """A running policy pack, reachable over gRPC on 127.0.0.1."""
+
+    def __init__(self, pack_dir: Path, python: Optional[str] = None, start_timeout: float = 60.0):
+        self.pack_dir = Path(pack_dir)
+        self.python = python or sys.executable
+        self.start_timeout = start_timeout
+        self.proc: Optional[subprocess.Popen] = None
+        self.channel: Optional[grpc.Channel] = None
+        self.stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
+        self.port: Optional[int] = None
+
+    def __enter__(self) -> "PolicyPackProcess":
+        main = self.pack_dir / "__main__.py"
+        if not main.is_file():
+            raise PolicyPackError(f"no policy pack at {self.pack_dir}")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # As the CLI does: run the pack's program; it serves the Analyzer and prints its port.
+        self.proc = subprocess.Popen(
+            [self.python, "-u", str(main), "127.0.0.1:0"],
+            cwd=self.pack_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self.start_timeout)
+        text = (line[0] if line else "").strip()
+        if not text.isdigit():
+            if self.proc.poll() is None:
+                self.proc.kill()
+            stderr = self.proc.stderr.read() if self.proc.stderr else ""
+            self.close()
+            raise PolicyPackError(f"the policy pack did not print its port: {text or stderr.strip()[-2000:]}")
+        self.port = int(text)
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+        )
+        grpc.channel_ready_future(self.channel).result(timeout=self.start_timeout)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream:
+                    stream.close()
+            self.proc = None
+
+    # -- the Analyzer service -------------------------------------------------------------------
+    def info(self) -> analyzer_pb2.AnalyzerInfo:
+        return self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+
+    def plugin_version(self) -> str:
+        return self.stub.GetPluginInfo(empty_pb2.Empty()).version
+
+    def configure(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Send each policy its config: schema defaults overlaid with `config[policy]` (as the CLI does)."""
+        effective: dict[str, dict[str, Any]] = {}
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for policy in self.info().policies:
+            props: dict[str, Any] = {}
+            schema = json_format.MessageToDict(policy.configSchema.properties) if policy.configSchema else {}
+            for key, prop in schema.items():
+                if isinstance(prop, dict) and "default" in prop:
+                    props[key] = prop["default"]
+            given = dict(config.get(policy.name) or {})
+            level = given.pop("enforcementLevel", None)
+            props.update(given)
+            effective[policy.name] = props
+            entry = request.policyConfig[policy.name]
+            entry.enforcementLevel = LEVEL_CODES.get(level, policy.enforcementLevel) if level else policy.enforcementLevel
+            entry.properties.CopyFrom(_struct(props))
+        self.stub.Configure(request)
+        return effective
+
+    def analyze(self, urn: str, type_: str, name: str, props: Mapping[str, Any], protect: bool = False) -> list[analyzer_pb2.AnalyzeDiagnostic]:
+        response = self.stub.Analyze(
+            analyzer_pb2.AnalyzeRequest(
+                type=type_,
+                urn=urn,
+                name=name,
+                properties=_struct(props),
+                options=analyzer_pb2.AnalyzerResourceOptions(protect=protect),
+            )
+        )
+        return list(response.diagnostics)
+
+    def analyze_stack(self, resources: Iterable[tuple[str, str, str, Mapping[str, Any], bool, Optional[str]]]) -> list[analyzer_pb2.AnalyzeDiagnostic]:
+        request = analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type=type_,
+                    urn=urn,
+                    name=name,
+                    properties=_struct(props),
+                    options=analyzer_pb2.AnalyzerResourceOptions(protect=protect, parent=parent or ""),
+                    parent=parent or "",
+                )
+                for urn, type_, name, props, protect, parent in resources
+            ]
+        )
+        return list(self.stub.AnalyzeStack(request).diagnostics)
+
+
+def verdict(d: analyzer_pb2.AnalyzeDiagnostic) -> Verdict:
+    # pulumi_policy sends "<policy description>\n<message>"; keep the message itself.
+    message = d.message.removeprefix(f"{d.description}\n") if d.description else d.message
+    return Verdict(policy=d.policyName, level=LEVEL_NAMES.get(d.enforcementLevel, str(d.enforcementLevel)), message=message, urn=d.urn or None)
+
+
+def pack_config(project_root: Path, environment: str, budget: Optional[float]) -> dict[str, Any]:
+    """`policies/config/<env>.json`, with the stack's own hourly budget for its environment."""
+    path = project_root / "policies" / "config" / f"{environment}.json"
+    config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    if budget is not None:
+        envs = config.setdefault("budget-and-environment", {}).setdefault("environments", {})
+        envs.setdefault(environment, {})["hourlyBudgetUsd"] = budget
+    return config
+
+
+def run_policy_pack(run, env, project) -> tuple[list[Verdict], str]:
+    """The plan's policy step: every registered custom resource through Analyze, then AnalyzeStack."""
+    resources = [r for r in run.registrations if r.custom]
+    with PolicyPackProcess(project.root / "policies") as pack:
+        info = pack.info()
+        pack.configure(pack_config(project.root, env.spec.name, env.spec.hourly_budget_usd))
+        diagnostics = []
+        for r in resources:
+            diagnostics.extend(pack.analyze(r.urn, r.type, r.name, r.inputs, r.protect))
+        diagnostics.extend(pack.analyze_stack((r.urn, r.type, r.name, r.inputs, r.protect, r.parent) for r in resources))
+    return [verdict(d) for d in diagnostics], f"{info.name}@{info.version}"
+
+
+__all__ = ["PolicyPackError", "PolicyPackProcess", "pack_config", "run_policy_pack", "verdict"]

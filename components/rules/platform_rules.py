@@ -1,0 +1,276 @@
+"""Rules about the platform around the accelerators: networks, host maintenance, security, data, cost."""
+
+from collections import defaultdict
+from typing import Any, Iterable, Mapping
+
+from .. import labels as contract
+from ..accelerators import INSTANCE, NODE_POOL, TEMPLATE, TPU_QUEUED, TPU_VM, VERTEX_ENDPOINT, VM_TYPES
+from ..cost import resource_cost
+from ..enums import GpuDirect, NicType
+from ..nics import extra_nic_plan, family_uses_gpu_nics
+from .base import Resource, Rule, Violation, as_list, last_segment
+
+NETWORK = "gcp:compute/network:Network"
+RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
+DATA_TYPES = {
+    "gcp:filestore/instance:Instance": "Filestore instance",
+    "gcp:lustre/instance:Instance": "Managed Lustre instance",
+    "gcp:parallelstore/instance:Instance": "Parallelstore instance",
+    "gcp:storage/bucket:Bucket": "bucket",
+    "gcp:compute/disk:Disk": "persistent disk",
+}
+DEFAULT_SA_SUFFIX = "-compute@developer.gserviceaccount.com"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+# ---- networking complete -----------------------------------------------------------------------
+
+def _nic_problems(fam, gpus: int, nics: list[dict], networks: dict[str, Resource], what: str) -> list[str]:
+    want = extra_nic_plan(fam) if family_uses_gpu_nics(fam, gpus) else []
+    if not want:
+        return []
+    problems = []
+    if len(nics) != len(want):
+        kinds = ", ".join(f"{sum(1 for w in want if w[0] == t)} {t.value}" for t in NicType if any(w[0] == t for w in want))
+        problems.append(f"{fam.name} needs {len(want)} {what} after the host one ({kinds}) for its full bandwidth; it has {len(nics)}")
+        return problems
+    for i, ((nic_type, mtu, roce), nic) in enumerate(zip(want, nics), start=1):
+        got_type = str(nic.get("nicType") or ("GVNIC" if what == "node networks" else "")).upper()
+        if what != "node networks" and got_type != nic_type.value:
+            problems.append(f"nic{i} must be {nic_type.value}, not {got_type or 'unset'}")
+        net = networks.get(last_segment(nic.get("network")))
+        if net is None:
+            continue  # a network of another stack: its MTU and profile cannot be seen from here
+        net_mtu = net.props.get("mtu")
+        if net_mtu is not None and int(net_mtu) != mtu:
+            problems.append(f"nic{i} sits on network {last_segment(nic.get('network'))} with MTU {int(net_mtu)}; {fam.name} needs {mtu}")
+        profile = str(net.props.get("networkProfile") or "")
+        if roce and not profile.endswith("-vpc-roce"):
+            problems.append(f"nic{i} sits on network {last_segment(nic.get('network'))}, which lacks the zone's RoCE network profile")
+    return problems
+
+
+def _networking(resources: list[Resource], _cfg: Mapping[str, Any]) -> Iterable[Violation]:
+    networks = {last_segment(r.props.get("name") or r.name): r for r in resources if r.type == NETWORK}
+    policies = {last_segment(r.props.get("name") or r.name): r for r in resources if r.type == RESOURCE_POLICY}
+    for r in resources:
+        for use in r.uses:
+            fam = use.family
+            if use.kind != "gpu" or fam is None or fam.gpudirect == GpuDirect.NONE:
+                continue
+            nodes = contract.read_int(use.labels, contract.NODES) or use.nodes
+            if r.type in VM_TYPES:
+                nics = as_list(r.props.get("networkInterfaces"))
+                extra = nics[1:]
+                for p in _nic_problems(fam, use.gpus_per_node, extra, networks, "NICs"):
+                    yield Violation(p, r.urn)
+                if nodes > 1:
+                    policies_in = r.props.get("resourcePolicies")
+                    attached = [last_segment(p) for p in (as_list(policies_in) or ([policies_in] if policies_in else []))]
+                    if not attached:
+                        yield Violation(f"{nodes} nodes of {fam.name} need a compact placement policy (resourcePolicies is empty)", r.urn)
+                    for name in attached:
+                        pol = policies.get(name)
+                        group = (pol.props.get("groupPlacementPolicy") or {}) if pol else None
+                        if pol is not None and str(group.get("collocation", "")).upper() != "COLLOCATED":
+                            yield Violation(f"placement policy {name} is not compact (collocation must be COLLOCATED)", r.urn)
+            elif r.type == NODE_POOL:
+                config = r.props.get("networkConfig") or {}
+                extra = as_list(config.get("additionalNodeNetworkConfigs"))
+                for p in _nic_problems(fam, use.gpus_per_node, extra, networks, "node networks"):
+                    yield Violation(p, r.urn)
+                queued = (r.props.get("queuedProvisioning") or {}).get("enabled")
+                placement = str((r.props.get("placementPolicy") or {}).get("type") or "").upper()
+                if nodes > 1 and not queued and placement != "COMPACT":
+                    yield Violation(f"{nodes} nodes of {fam.name} need placementPolicy.type COMPACT", r.urn)
+
+
+NETWORKING_COMPLETE = Rule(
+    name="networking-complete",
+    description=(
+        "GPUDirect families (A3 High 8g, A3 Mega, A3 Ultra, A4, A4X) have every GPU/RDMA NIC, on networks of the right MTU "
+        "and RoCE profile, and more than one node has a compact placement policy."
+    ),
+    level="mandatory",
+    remediation=(
+        "Attach the networks of a ClusterNetwork built for the family (ClusterNetwork.attachment(family, zone)) in order, "
+        "and a compact placement policy (GpuVmCluster and the node pools add one for more than one node)."
+    ),
+    check_stack=_networking,
+)
+
+
+# ---- host maintenance --------------------------------------------------------------------------
+
+def _host_maintenance(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
+    if r.type not in VM_TYPES or not any(u.kind == "gpu" for u in r.uses):
+        return
+    value = str((r.props.get("scheduling") or {}).get("onHostMaintenance") or "MIGRATE (default)")
+    if value.upper() != "TERMINATE":
+        yield f"GPU VMs cannot live-migrate: scheduling.onHostMaintenance must be TERMINATE, not {value}"
+
+
+GPU_HOST_MAINTENANCE = Rule(
+    name="gpu-host-maintenance",
+    description="GPU VMs terminate on host maintenance (they cannot live-migrate).",
+    level="mandatory",
+    remediation="Set scheduling.onHostMaintenance = TERMINATE (ai-clusters' VM settings do).",
+    check=_host_maintenance,
+)
+
+
+# ---- secure accelerators -----------------------------------------------------------------------
+
+def _default_sa_with_cloud_platform(account: Mapping[str, Any] | None, scopes_key: str = "scopes") -> bool:
+    if not account:
+        return False
+    email = str(account.get("email") or "default")
+    scopes = [str(s) for s in as_list(account.get(scopes_key))]
+    return (email == "default" or email.endswith(DEFAULT_SA_SUFFIX)) and (CLOUD_PLATFORM in scopes or "cloud-platform" in scopes)
+
+
+def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
+    props = r.props
+    if r.type == GKE_CLUSTER:
+        private = (props.get("privateClusterConfig") or {}).get("enablePrivateNodes")
+        if not private:
+            yield "GKE nodes must be private: privateClusterConfig.enablePrivateNodes = true"
+        return
+    if r.type == VERTEX_ENDPOINT:
+        if not props.get("network") and not (props.get("privateServiceConnectConfig") or {}).get("enablePrivateServiceConnect"):
+            if (r.labels or {}).get(contract.WORKLOAD):
+                yield "the Vertex AI endpoint is public; peer it to the VPC (network) or use Private Service Connect"
+        return
+    if not r.uses:
+        return
+    if r.type in VM_TYPES:
+        for i, nic in enumerate(as_list(props.get("networkInterfaces"))):
+            if as_list(nic.get("accessConfigs")) or as_list(nic.get("ipv6AccessConfigs")):
+                yield f"nic{i} has an external IP; accelerator nodes stay private (Cloud NAT for egress, IAP for SSH)"
+        shielded = props.get("shieldedInstanceConfig") or {}
+        if not shielded.get("enableSecureBoot"):
+            yield "Shielded VM secure boot is off: shieldedInstanceConfig.enableSecureBoot = true"
+        metadata = props.get("metadata") or {}
+        if str(metadata.get("enable-oslogin", "")).upper() != "TRUE":
+            yield "OS Login is off: metadata enable-oslogin = TRUE"
+        if _default_sa_with_cloud_platform(props.get("serviceAccount")):
+            yield "runs as the default compute service account with the cloud-platform scope; use a dedicated least-privilege account"
+    elif r.type == NODE_POOL:
+        config = props.get("nodeConfig") or {}
+        if _default_sa_with_cloud_platform({"email": config.get("serviceAccount") or "default", "scopes": config.get("oauthScopes")}):
+            yield "nodes run as the default compute service account with the cloud-platform scope; use a dedicated account"
+        if (config.get("shieldedInstanceConfig") or {}).get("enableSecureBoot") is False:
+            yield "Shielded GKE nodes: secure boot is off"
+    elif r.type == TPU_VM:
+        if (props.get("networkConfig") or {}).get("enableExternalIps"):
+            yield "the TPU VM has external IPs: networkConfig.enableExternalIps = false"
+        if _default_sa_with_cloud_platform(props.get("serviceAccount"), "scopes"):
+            yield "runs as the default compute service account with the cloud-platform scope"
+    elif r.type == TPU_QUEUED:
+        for spec in as_list((props.get("tpu") or {}).get("nodeSpecs")):
+            node = spec.get("node") or {}
+            if (node.get("networkConfig") or {}).get("enableExternalIps"):
+                yield "the TPU nodes have external IPs: networkConfig.enableExternalIps = false"
+            if _default_sa_with_cloud_platform(node.get("serviceAccount"), "scope"):
+                yield "runs as the default compute service account with the cloud-platform scope"
+
+
+SECURE_ACCELERATORS = Rule(
+    name="secure-accelerators",
+    description="No external IP on accelerator nodes, Shielded VM, OS Login, no default service account with cloud-platform, private GKE nodes.",
+    level="mandatory",
+    remediation="Remove access configs (use Cloud NAT and IAP), enable Shielded VM and OS Login, use a dedicated service account, enable private nodes.",
+    check=_secure,
+)
+
+
+# ---- data survives -----------------------------------------------------------------------------
+
+def _data(r: Resource, cfg: Mapping[str, Any]) -> Iterable[str]:
+    what = DATA_TYPES.get(r.type)
+    if what is None:
+        return
+    env = (r.labels or {}).get(contract.ENVIRONMENT)
+    exempt = env in (cfg.get("exemptEnvironments") or [])
+    props = r.props
+    protected = (
+        r.protect
+        or bool(props.get("deletionProtectionEnabled"))
+        or bool(props.get("deletionProtection"))
+        or str(props.get("deletionPolicy") or "").upper() in ("PREVENT", "ABANDON")
+    )
+    if not protected and not exempt:
+        yield f"the {what} can be deleted by a config change: set protect (and retainOnDelete) or the API's deletion protection"
+    if r.type == "gcp:storage/bucket:Bucket":
+        if str(props.get("publicAccessPrevention") or "inherited").lower() != "enforced":
+            yield "the bucket must enforce public access prevention (publicAccessPrevention = enforced)"
+        if not props.get("uniformBucketLevelAccess"):
+            yield "the bucket must use uniform bucket-level access"
+
+
+DATA_SURVIVES = Rule(
+    name="data-survives",
+    description="File systems, buckets and data disks are protected from deletion; buckets enforce public access prevention and uniform access.",
+    level="mandatory",
+    remediation="Create stateful resources with protect and retainOnDelete (ai-clusters does unless protectData is false), publicAccessPrevention=enforced and uniform access.",
+    check=_data,
+    config_schema={
+        "exemptEnvironments": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Environments (ai-environment label) where unprotected data is allowed, e.g. throwaway sandboxes.",
+        }
+    },
+)
+
+
+# ---- budget and environment --------------------------------------------------------------------
+
+def _budget(resources: list[Resource], cfg: Mapping[str, Any]) -> Iterable[Violation]:
+    environments: Mapping[str, Mapping[str, Any]] = cfg.get("environments") or {}
+    hourly: dict[str, float] = defaultdict(float)
+    for r in resources:
+        env = (r.labels or {}).get(contract.ENVIRONMENT)
+        if not env:
+            continue
+        settings = environments.get(env) or {}
+        allowed = settings.get("allowedFamilies")
+        if allowed is not None:
+            for use in r.uses:
+                fid = use.family_id
+                if fid is not None and fid not in allowed:
+                    yield Violation(f"{env} may not create {fid} ({use.machine_type or use.tpu_type}); allowed there: {', '.join(allowed) or 'none'}", r.urn)
+        region = str(r.props.get("region") or "") or "us-central1"
+        hourly[env] += resource_cost(r.urn, r.type, r.props, region).hourly_usd
+    for env, usd in sorted(hourly.items()):
+        budget = (environments.get(env) or {}).get("hourlyBudgetUsd")
+        if budget is not None and usd > float(budget):
+            yield Violation(f"{env} costs ${usd:,.2f}/hour at list prices, over its budget of ${float(budget):,.2f}/hour")
+
+
+BUDGET_AND_ENVIRONMENT = Rule(
+    name="budget-and-environment",
+    description="The stack's hourly list-price cost stays within its environment's budget, and only the environment's allowed families are used.",
+    level="mandatory",
+    remediation="Shrink the cluster, use spot or flex-start capacity, or raise the environment's budget in the policy config.",
+    check_stack=_budget,
+    config_schema={
+        "environments": {
+            "type": "object",
+            "default": {},
+            "description": "Per environment (ai-environment label): {hourlyBudgetUsd: number, allowedFamilies: [family ids]}.",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "hourlyBudgetUsd": {"type": "number", "minimum": 0},
+                    "allowedFamilies": {"type": "array", "items": {"type": "string"}},
+                },
+                "additionalProperties": False,
+            },
+        }
+    },
+)
+
+__all__ = ["BUDGET_AND_ENVIRONMENT", "DATA_SURVIVES", "GPU_HOST_MAINTENANCE", "NETWORKING_COMPLETE", "SECURE_ACCELERATORS", "INSTANCE", "TEMPLATE"]

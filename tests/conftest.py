@@ -1,0 +1,59 @@
+"""Shared test helpers: run Pulumi code under the recording mocks and look at what was registered."""
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import pytest
+
+from ai_clusters.plan.engine import ProgramRun, run_mocked
+from ai_clusters.plan.mocks import Registration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Registered:
+    """The resources a mocked run registered, with lookups for assertions."""
+
+    def __init__(self, run: ProgramRun):
+        self.run = run
+        self.all: list[Registration] = run.registrations
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.all if r.type == type_token]
+
+    def one(self, type_token: str, name: Optional[str] = None) -> Registration:
+        hits = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        assert len(hits) == 1, f"expected one {type_token} {name or ''}, got {[r.name for r in hits]}"
+        return hits[0]
+
+    def named(self, name: str) -> Registration:
+        hits = [r for r in self.all if r.name == name]
+        assert len(hits) == 1, f"expected one resource named {name}, got {len(hits)}"
+        return hits[0]
+
+    def children_of(self, parent: Registration) -> list[Registration]:
+        return [r for r in self.all if r.parent == parent.urn]
+
+    def types(self) -> set[str]:
+        return {r.type for r in self.all}
+
+
+def mocked(program: Callable[[], Any], config: Optional[dict[str, Any]] = None) -> Registered:
+    """Run `program` (which creates resources) under mocks; the project is mock-project in us-central1."""
+    cfg = {"gcp:project": "mock-project", "gcp:region": "us-central1", **(config or {})}
+    return Registered(run_mocked(program, config=cfg))
+
+
+@pytest.fixture
+def run() -> Callable[..., Registered]:
+    return mocked
+
+
+def labels_of(r: Registration) -> dict:
+    return r.inputs.get("labels") or (r.inputs.get("nodeConfig") or {}).get("resourceLabels") or {}
+
+
+def only(items: Iterable[Any]) -> Any:
+    items = list(items)
+    assert len(items) == 1, items
+    return items[0]
