@@ -154,10 +154,10 @@ class PolicyPackProcess:
         return list(self.stub.AnalyzeStack(request).diagnostics)
 
 
-def verdict(d: analyzer_pb2.AnalyzeDiagnostic) -> Verdict:
+def verdict(d: analyzer_pb2.AnalyzeDiagnostic, default_urn: Optional[str] = None) -> Verdict:
     # pulumi_policy sends "<policy description>\n<message>"; keep the message itself.
     message = d.message.removeprefix(f"{d.description}\n") if d.description else d.message
-    return Verdict(policy=d.policyName, level=LEVEL_NAMES.get(d.enforcementLevel, str(d.enforcementLevel)), message=message, urn=d.urn or None)
+    return Verdict(policy=d.policyName, level=LEVEL_NAMES.get(d.enforcementLevel, str(d.enforcementLevel)), message=message, urn=d.urn or default_urn)
 
 
 def pack_config(project_root: Path, environment: str, budget: Optional[float]) -> dict[str, Any]:
@@ -176,11 +176,13 @@ def run_policy_pack(run, env, project) -> tuple[list[Verdict], str]:
     with PolicyPackProcess(project.root / "policies") as pack:
         info = pack.info()
         pack.configure(pack_config(project.root, env.spec.name, env.spec.hourly_budget_usd))
-        diagnostics = []
+        verdicts = []
         for r in resources:
-            diagnostics.extend(pack.analyze(r.urn, r.type, r.name, r.inputs, r.protect))
-        diagnostics.extend(pack.analyze_stack((r.urn, r.type, r.name, r.inputs, r.protect, r.parent) for r in resources))
-    return [verdict(d) for d in diagnostics], f"{info.name}@{info.version}"
+            # A resource policy's diagnostic is about the resource analyzed (the CLI knows which).
+            verdicts.extend(verdict(d, default_urn=r.urn) for d in pack.analyze(r.urn, r.type, r.name, r.inputs, r.protect))
+        stack = pack.analyze_stack((r.urn, r.type, r.name, r.inputs, r.protect, r.parent) for r in resources)
+        verdicts.extend(verdict(d) for d in stack)
+    return verdicts, f"{info.name}@{info.version}"
 
 
 __all__ = ["PolicyPackError", "PolicyPackProcess", "pack_config", "run_policy_pack", "verdict"]
