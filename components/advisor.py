@@ -15,6 +15,7 @@ gradients, fp32 Adam moments and master weights, activations headroom), fine-tun
 (bf16 weights plus 20 % for the KV cache), and a served model must fit on one node.
 """
 
+import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Optional
@@ -113,7 +114,15 @@ def _gpu_shapes(cat: Catalog, family_id: str) -> list[NodeShape]:
     fam = cat.families[family_id]
     if not fam.attached_accelerators:
         return [cat.shape(mt.name) for mt in fam.machine_types]
+    return n1_shapes(cat, family_id)
+
+
+def n1_shapes(cat: Catalog, family_id: str) -> list[NodeShape]:
+    """For each GPU count of an N1 GPU, the smallest N1 machine type it allows (none after end of support)."""
+    fam = cat.families[family_id]
     att = cat.n1_gpus[fam.gpu.compute_engine]
+    if att.end_of_support and att.end_of_support <= datetime.date.today():
+        return []
     shapes = []
     for count in att.counts:
         # The smallest N1 machine type the GPU count allows: enough for the GPUs, cheapest to run.

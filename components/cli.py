@@ -191,8 +191,9 @@ def show_catalog(
             continue
         shapes = [cat.shape(mt.name) for mt in fam.machine_types] or []
         if fam.attached_accelerators:
-            att = cat.n1_gpus[fam.gpu.compute_engine]
-            shapes = [cat.n1_shape(next(m.name for m in cat.n1_machines.values() if m.vcpus <= att.max_vcpus[c]), fam.gpu.compute_engine, c) for c in att.counts]
+            from .advisor import n1_shapes
+
+            shapes = n1_shapes(cat, fam.id)
         for shape in shapes:
             od, where = cat.node_price(shape, region, ProvisioningModel.ON_DEMAND)
             spot, _ = cat.node_price(shape, region, ProvisioningModel.SPOT)

@@ -1,5 +1,7 @@
 """GpuVmCluster under mocks, for every GPU family of the catalog: what the VMs really receive."""
 
+import datetime
+
 import pytest
 
 from ai_clusters import ClusterNetwork, ClusterStorage, GpuVmCluster
@@ -21,6 +23,8 @@ def family_cases():
     for fam in cat.families.values():
         if fam.attached_accelerators:
             att = cat.n1_gpus[fam.gpu.compute_engine]
+            if att.end_of_support and att.end_of_support <= datetime.date.today():
+                continue  # test_end_of_support_gpus_are_refused covers these
             machine = next((m.name for m in cat.n1_machines.values() if m.vcpus <= att.max_vcpus[att.counts[0]]), None)
             if machine is None:
                 continue
@@ -205,3 +209,18 @@ def test_bad_combinations_fail_before_anything_is_registered():
     assert "A3 Ultra needs the RDMA network" in errors[0]
     assert "gpusPerNode: nvidia-tesla-t4 attaches in counts of 1, 2, 4 per VM, not 3" in errors[1]
     assert "zone: a3-ultragpu-8g (A3 Ultra) is not offered in us-central1-a" in errors[2]
+
+
+def test_end_of_support_gpus_are_refused():
+    errors = []
+
+    def program():
+        try:
+            GpuVmCluster("old", {"environment": "t", "region": "us-central1", "workload": {"kind": "hpc", "accelerators": 1},
+                                 "machine_type": "n1-standard-8", "gpu": "nvidia-tesla-p100", "gpus_per_node": 1,
+                                 "network": {"host_network": "h", "host_subnetwork": "s"}})
+        except SpecError as exc:
+            errors.append(str(exc))
+
+    assert mocked(program).all == []
+    assert "nvidia-tesla-p100 reached end of support on 2026-09-15" in errors[0]

@@ -4,6 +4,7 @@ Components, the advisor, the cost estimate and the policy pack all read machine 
 NIC layouts, TPU topologies, zones and prices from here; nothing else hard-codes them.
 """
 
+import datetime
 import difflib
 import functools
 from dataclasses import dataclass
@@ -220,6 +221,8 @@ class Catalog:
         att = self.n1_gpus.get(gpu)
         if att is None:
             raise _unknown("GPU that attaches to N1", gpu, list(self.n1_gpus))
+        if att.end_of_support and att.end_of_support <= datetime.date.today():
+            raise CatalogError(f"{gpu} reached end of support on {att.end_of_support}; use a G2 or A-series machine type")
         if count not in att.counts:
             raise CatalogError(
                 f"{gpu} attaches in counts of {one_of(att.counts)} per VM, not {count}"
