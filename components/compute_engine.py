@@ -167,28 +167,26 @@ class GpuVmCluster(pulumi.ComponentResource):
                 )
             group_name = group.name
         else:
-            for i in range(resolved.nodes):
-                vm = gcp.compute.Instance(
-                    f"{name}-{i}",
-                    name=f"{name}-{i}",
-                    project=project,
-                    **instance_kwargs(
-                        shape=shape,
-                        provisioning=resolved.spec.provisioning,
-                        attachment=network,
-                        image=image,
-                        boot_disk_gb=options.boot_disk_gb,
-                        service_account=identity.email,
-                        labels=labels,
-                        startup_script=script,
-                        zone=resolved.zone,
-                        placement_policy=placement.self_link if placement else None,
-                        read_only_disks=read_only,
-                    ),
-                    opts=child,
-                )
-                names.append(vm.name)
-                ips.append(vm.network_interfaces.apply(lambda nics: nics[0].network_ip or ""))
+            # Every node has the same settings: build them once, register N instances from them.
+            settings = instance_kwargs(
+                shape=shape,
+                provisioning=resolved.spec.provisioning,
+                attachment=network,
+                image=image,
+                boot_disk_gb=options.boot_disk_gb,
+                service_account=identity.email,
+                labels=labels,
+                startup_script=script,
+                zone=resolved.zone,
+                placement_policy=placement.self_link if placement else None,
+                read_only_disks=read_only,
+            )
+            vms = [
+                gcp.compute.Instance(f"{name}-{i}", name=f"{name}-{i}", project=project, **settings, opts=child)
+                for i in range(resolved.nodes)
+            ]
+            names = [vm.name for vm in vms]
+            ips = [vm.network_interfaces.apply(lambda nics: nics[0].network_ip or "") for vm in vms]
 
         self.instance_names = pulumi.Output.all(*names) if names else pulumi.Output.from_input([])
         self.internal_ips = pulumi.Output.all(*ips) if ips else pulumi.Output.from_input([])
