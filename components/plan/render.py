@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from .. import labels as contract
-from . import Plan
+from . import Plan, json_safe
 from .mocks import Registration
 
 KEY_INPUTS = (
@@ -69,7 +69,7 @@ def summary(r: Registration) -> str:
 
 
 def _short(value: Any) -> str:
-    text = str(value)
+    text = str(json_safe(value))
     if text.startswith("https://www.googleapis.com/"):
         text = text.rsplit("/", 1)[-1]
     return text if len(text) <= 48 else text[:45] + "..."
