@@ -324,7 +324,7 @@ def _node_mounts(name: str, resolved: ResolvedCluster, mounts: list, disk_mounts
             continue
         if "hyperdisk-ml" not in api.read_only_disk_types:
             raise SpecError(
-                [Problem("mounts", f"{resolved.tpu.generation.name} TPU VMs take {', '.join(api.data_disk_types)} disks, not Hyperdisk ML")],
+                [Problem("mounts", f"{resolved.tpu.generation.name} VMs take {', '.join(api.data_disk_types)} disks, not Hyperdisk ML")],
                 f"TpuVmCluster '{name}'",
             )
         out.append({"kind": "disk", "mount_point": m["mount_point"], "source": _device(next_disk), "options": "ro,noload"})

@@ -45,7 +45,7 @@ def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, 
     for i, disk in enumerate(t.data_disks):
         kind = disk.type or api.data_disk_types[0]
         if kind not in api.data_disk_types:
-            add(f"tpu.dataDisks[{i}].type", f"{gen.name} TPU VMs take {one_of(api.data_disk_types)} data disks, not {kind}")
+            add(f"tpu.dataDisks[{i}].type", f"{gen.name} VMs take {one_of(api.data_disk_types)} data disks, not {kind}")
         if disk.mount_point in seen:
             add(f"tpu.dataDisks[{i}].mountPoint", f"{disk.mount_point} is already the mount point of another data disk")
         seen.add(disk.mount_point)
@@ -58,7 +58,7 @@ def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, 
     hd = storage.hyperdisk_ml
     if hd is not None:
         if "hyperdisk-ml" not in api.read_only_disk_types:
-            add("storage.hyperdiskMl", f"{gen.name} TPU VMs take {one_of(api.data_disk_types)} data disks, not Hyperdisk ML")
+            add("storage.hyperdiskMl", f"{gen.name} VMs take {one_of(api.data_disk_types)} data disks, not Hyperdisk ML")
         elif vms > 1 and not hd.source_snapshot:
             add(
                 "storage.hyperdiskMl.sourceSnapshot",
@@ -66,5 +66,5 @@ def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, 
             )
     disks = 1 + len(t.data_disks) + (1 if hd is not None else 0)
     if disks > api.max_disks:
-        add("tpu.dataDisks", f"{gen.name} TPU VMs take at most {api.max_disks} disks with the boot disk, not {disks}")
+        add("tpu.dataDisks", f"{gen.name} VMs take at most {api.max_disks} disks with the boot disk, not {disks}")
     return True
