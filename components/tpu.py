@@ -245,10 +245,8 @@ def _resolve(name: str, args: dict) -> ResolvedCluster:
     subject = f"TpuVmCluster '{name}'"
     raw = args.get("tpu")
     problems = []
-    if not isinstance(raw, dict):
+    if raw is None:
         problems.append(Problem("tpu", "is required: {type} or {generation, topology}"))
-    elif _has_output(raw):
-        problems.append(Problem("tpu", "must be a plain value known when the component is constructed, not an Output"))
     network = args.get("network")
     if network is None:
         problems.append(Problem("network", "is required (ClusterNetwork.host_network and host_subnetwork)"))
@@ -259,16 +257,6 @@ def _resolve(name: str, args: dict) -> ResolvedCluster:
     if problems:
         raise SpecError(problems, subject)
     return resolve_args("TpuVmCluster", name, args, ClusterPath.TPU, {"tpu": raw})
-
-
-def _has_output(value: Any) -> bool:
-    if isinstance(value, pulumi.Output):
-        return True
-    if isinstance(value, dict):
-        return any(_has_output(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_output(v) for v in value)
-    return False
 
 
 def _accelerator(resolved: ResolvedCluster, config_type: str) -> dict:

@@ -8,7 +8,10 @@ from ai_clusters import labels as contract
 from ai_clusters.catalog import catalog
 from ai_clusters.spec import SpecError
 
+from ai_clusters.spec import load_environment
+
 from .conftest import labels_of, mocked, only
+from .test_spec import cluster, config, problems
 
 TPU_VM = "gcp:tpu/v2Vm:V2Vm"
 TPU_QUEUED = "gcp:tpu/v2QueuedResource:V2QueuedResource"
@@ -251,47 +254,25 @@ def test_bad_input_is_one_clear_error_before_anything_is_registered(over, key, m
 
 # ---- the same rules from a stack's configuration ------------------------------------------------------
 
-def stack(*clusters: dict, zones=("us-central1-a", "us-central1-b", "us-central1-c")) -> dict:
-    import json
-
-    return {
-        "gcp:project": "acme-ml-test",
-        "gcp:region": "us-central1",
-        "ai-clusters:environment": "test",
-        "ai-clusters:zones": json.dumps(list(zones)),
-        "ai-clusters:clusters": json.dumps(list(clusters)),
-    }
-
-
 def tpu_cluster(**over) -> dict:
-    base = {"name": "t", "path": "tpu", "workload": {"kind": "pretraining", "accelerators": 16}, "tpu": {"type": "v5litepod-16"}}
+    base = {"name": "t", "path": "tpu", "machineType": None, "workload": {"kind": "pretraining", "accelerators": 16}, "tpu": {"type": "v5litepod-16"}}
     base.update(over)
-    return base
-
-
-def stack_problems(cfg: dict) -> list[str]:
-    from ai_clusters.spec import load_environment
-
-    with pytest.raises(SpecError) as info:
-        load_environment(cfg)
-    return [str(p) for p in info.value.problems]
+    return cluster(**base)
 
 
 def test_a_stack_resolves_the_runtime_zone_and_hosts_of_a_tpu_cluster():
-    from ai_clusters.spec import load_environment
-
-    (cl,) = load_environment(stack(tpu_cluster(tpu={"generation": "v5e", "topology": "4x4", "slices": 2}, framework="pytorch"))).clusters
+    (cl,) = load_environment(config(tpu_cluster(tpu={"generation": "v5e", "topology": "4x4", "slices": 2}, framework="pytorch"))).clusters
     assert (cl.tpu.type.name, cl.runtime_version, cl.zone, cl.nodes, cl.accelerators) == ("v5litepod-16", "v2-alpha-tpuv5-lite", "us-central1-a", 8, 32)
 
 
 def test_tpu7x_on_the_tpu_vm_path_names_gke_and_nothing_else():
-    (msg,) = stack_problems(stack(tpu_cluster(tpu={"type": "tpu7x-8"}), zones=("us-central1-c",)))
+    (msg,) = problems(config(tpu_cluster(tpu={"type": "tpu7x-8"}), zones=["us-central1-c"]))
     assert msg.startswith("clusters[0].tpu.type: TPU7x (Ironwood) is not offered through the Cloud TPU API")
     assert "use path 'gke'" in msg
 
 
 def test_flex_start_and_data_disks_are_refused_with_their_key_paths():
-    found = stack_problems(stack(tpu_cluster(provisioning="flex-start", tpu={"type": "v5litepod-16", "dataDisks": [{"sizeGb": 100}]})))
+    found = problems(config(tpu_cluster(provisioning="flex-start", tpu={"type": "v5litepod-16", "dataDisks": [{"sizeGb": 100}]})))
     assert len(found) == 2
     assert found[0].startswith("clusters[0].provisioning.model: flex-start TPUs come only from a queued resource")
     assert found[1].startswith("clusters[0].tpu.dataDisks: a read-write disk attaches to one VM at a time")
@@ -299,12 +280,12 @@ def test_flex_start_and_data_disks_are_refused_with_their_key_paths():
 
 def test_tpu_vm_only_keys_are_refused_on_the_gke_path():
     gke = tpu_cluster(path="gke", tpu={"type": "v5litepod-16", "startupScript": "echo hi"})
-    assert "clusters[0].tpu.startupScript: applies to path 'tpu' (TPU VMs) only" in stack_problems(stack(gke))
+    assert "clusters[0].tpu.startupScript: applies to path 'tpu' (TPU VMs) only" in problems(config(gke))
 
 
 def test_hyperdisk_ml_needs_a_generation_that_takes_it_and_a_snapshot_when_shared():
     v5e = tpu_cluster(tpu={"type": "v5litepod-8"}, storage={"hyperdiskMl": {"sizeGb": 1024}})
-    assert stack_problems(stack(v5e)) == ["clusters[0].storage.hyperdiskMl: TPU v5e VMs take pd-balanced data disks, not Hyperdisk ML"]
+    assert problems(config(v5e)) == ["clusters[0].storage.hyperdiskMl: TPU v5e VMs take pd-balanced data disks, not Hyperdisk ML"]
     v6e = tpu_cluster(tpu={"type": "v6e-16"}, storage={"hyperdiskMl": {"sizeGb": 1024}})
-    (msg,) = stack_problems(stack(v6e, zones=("us-central1-b",)))
+    (msg,) = problems(config(v6e, zones=["us-central1-b"]))
     assert msg.startswith("clusters[0].storage.hyperdiskMl.sourceSnapshot: a Hyperdisk ML volume read by 4 TPU VMs at once")
