@@ -3,8 +3,10 @@
 Every slice, single-host or multi-host, is one TPU node (`gcp.tpu.V2Vm`): the Cloud TPU API creates
 all the hosts of a multi-host slice from one node. A multislice cluster is one node per slice,
 `NAME-0` … `NAME-(n-1)`, like the node ids of a multislice queued resource, and every worker gets
-the MEGASCALE environment that joins the slices over the data-center network (slice 0's first
-worker coordinates).
+the MEGASCALE environment (in /etc/environment) that joins the slices over the data-center network:
+slice 0's first worker coordinates, so the other slices are created once slice 0 is up and its
+address is known. Slices created this way are not gang-scheduled or repaired together as a queued
+resource's would be: a preempted or failed slice is not replaced on its own.
 
 Why not `gcp.tpu.V2QueuedResource`: in pulumi-gcp 10.2.0 it carries only the accelerator type,
 runtime version and network of each node: no service account (the nodes would run as the default

@@ -236,12 +236,13 @@ def resolve_cluster(
         if tpu is not None:
             gen = tpu.generation
             framework = framework or Framework.JAX
-            on_cloud_tpu_api = True
+            on_cloud_tpu_api = True  # TPU VMs need a runtime of the Cloud TPU API; TPU7x has none (GKE only)
             if cl.path == ClusterPath.TPU:
                 storage_wanted = cl.storage or default_storage(cl.workload.kind, cl.path)
                 on_cloud_tpu_api = check_tpu_vm(out.add, cl, tpu, storage_wanted, cat)
-            for key in t.vm_only_keys if cl.path != ClusterPath.TPU else []:
-                out.add(f"tpu.{key}", "applies to path 'tpu' (TPU VMs) only")
+            else:
+                for key in t.vm_only_keys:
+                    out.add(f"tpu.{key}", "applies to path 'tpu' (TPU VMs) only")
             allowed = cat.tpu_runtimes(gen.id)
             if on_cloud_tpu_api and t.runtime_version is not None:
                 if t.runtime_version not in allowed:
