@@ -181,6 +181,7 @@ def _node_pool_use(inputs: Mapping[str, Any], cat: Catalog) -> Optional[Accelera
 
 
 def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[str], model: ProvisioningModel, cat: Catalog, slices: int = 1) -> AcceleratorUse:
+    """One TPU node as a V2Vm writes it (or a queued resource's node spec): type or config + topology, runtime."""
     labels = dict(node.get("labels") or {})
     acc_type = node.get("acceleratorType")
     config = node.get("acceleratorConfig") or {}
@@ -191,8 +192,7 @@ def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[st
         sl = cat.tpu_slice(acc_type)
         gen, chips, topology = sl.generation, sl.chips, topology or sl.type.topology
     elif config.get("type"):
-        wanted = str(config["type"]).lower()
-        gen = next((g for g in cat.tpu_generations.values() if g.id.lower() == wanted or g.id.replace("v", "V") == config["type"]), None)
+        gen = cat.tpu_generation_of_config_type(str(config["type"]))
         if gen and topology:
             match = next((t for t in gen.accelerator_types if t.topology == topology), None)
             chips = match.chips if match else 0
@@ -216,29 +216,34 @@ def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[st
     )
 
 
-def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Optional[AcceleratorUse]:
+def _queued_model(inputs: Mapping[str, Any]) -> ProvisioningModel:
+    """A queued resource's tier as the Cloud TPU API names it (pulumi-gcp 10.2.0 carries none: on-demand)."""
+    named = str(inputs.get("provisioningModel") or "").upper()
+    if named == "SPOT" or inputs.get("spot") is not None:
+        return ProvisioningModel.SPOT
+    if named == "FLEX_START":
+        return ProvisioningModel.FLEX_START
+    if named == "RESERVATION_BOUND" or inputs.get("reservationName") or (inputs.get("guaranteed") or {}).get("reserved"):
+        return ProvisioningModel.RESERVATION
+    return ProvisioningModel.ON_DEMAND
+
+
+def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> list[AcceleratorUse]:
     if resource_type == TPU_VM:
         sched = inputs.get("schedulingConfig") or {}
         model = ProvisioningModel.SPOT if sched.get("spot") or sched.get("preemptible") else (
             ProvisioningModel.RESERVATION if sched.get("reserved") else ProvisioningModel.ON_DEMAND
         )
-        return _tpu_node_use(resource_type, inputs, inputs.get("zone"), model, cat)
-    tpu = inputs.get("tpu") or {}
-    specs = tpu.get("nodeSpecs") or []
-    if not specs:
-        return None
-    spec = specs[0]
-    if inputs.get("spot") is not None:
-        model = ProvisioningModel.SPOT
-    elif inputs.get("reservationName") or inputs.get("guaranteed", {}).get("reserved"):
-        model = ProvisioningModel.RESERVATION
-    elif inputs.get("queueingPolicy") or inputs.get("flexStart"):
-        model = ProvisioningModel.FLEX_START
-    else:
-        model = ProvisioningModel.ON_DEMAND
-    slices = int((spec.get("multisliceParams") or {}).get("nodeCount") or 1)
-    zone = spec.get("parent", "").rsplit("/", 1)[-1] or inputs.get("zone")
-    return _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
+        return [_tpu_node_use(resource_type, inputs, inputs.get("zone"), model, cat)]
+    model = _queued_model(inputs)
+    uses = []
+    for spec in (inputs.get("tpu") or {}).get("nodeSpecs") or []:
+        slices = int((spec.get("multisliceParams") or {}).get("nodeCount") or 1)
+        zone = str(spec.get("parent") or "").rsplit("/", 1)[-1] or inputs.get("zone")
+        use = _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
+        use.labels = use.labels or dict(inputs.get("labels") or {})
+        uses.append(use)
+    return uses
 
 
 def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> list[AcceleratorUse]:
@@ -292,8 +297,7 @@ def accelerator_uses(resource_type: str, inputs: Mapping[str, Any], cat: Optiona
         use = _node_pool_use(inputs, cat)
         return [use] if use else []
     if resource_type in (TPU_VM, TPU_QUEUED):
-        use = _tpu_use(resource_type, inputs, cat)
-        return [use] if use else []
+        return _tpu_use(resource_type, inputs, cat)
     if resource_type in (VERTEX_PERSISTENT, VERTEX_POOL):
         return _vertex_use(resource_type, inputs, cat)
     return []

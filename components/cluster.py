@@ -29,6 +29,7 @@ PLAIN_KEYS = (
     "framework",
     "labels",
     "protect_data",
+    "tpu",
 )
 
 

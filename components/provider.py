@@ -15,12 +15,13 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from . import __version__
 from .args import ClusterArgs, GpuClusterArgs
 from .compute_engine import GpuVmCluster
+from .tpu import TpuVmCluster
 from .network import ClusterNetwork
 from .storage import ClusterStorage
 
 PACKAGE = "ai-clusters"
 VERSION = __version__
-COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster]
+COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, TpuVmCluster]
 SHARED_ARGS = (GpuClusterArgs, ClusterArgs)
 
 

@@ -69,9 +69,32 @@ def _mount_block(mount: Mapping[str, str]) -> str:
         )
     elif kind == "hyperdisk-ml":
         body = f"  mount -o {shlex.quote(opts)} /dev/disk/by-id/google-models {point}\n"
+    elif kind == "disk":
+        # A block device by path (TPU VM data disks have no device name): ext4 on first use unless read-only.
+        writable = "ro" not in opts.split(",")
+        body = f"  dev={shlex.quote(source)}\n  for _ in $(seq 60); do [ -b \"$dev\" ] && break; sleep 2; done\n"
+        if writable:
+            body += '  blkid \"$dev\" >/dev/null 2>&1 || mkfs.ext4 -m 0 -E lazy_itable_init=0,lazy_journal_init=0,discard \"$dev\"\n'
+        body += f"  mount -o {shlex.quote(opts)} \"$dev\" {point}\n"
+        if writable:
+            body += f"  chmod a+w {point}\n"
     else:
         raise ValueError(f"unknown mount kind {kind!r}")
     return f"\n# {kind}: {source} at {mount['mount_point']}\n{guard}{body}fi\n"
+
+
+def environment_block(values: Mapping[str, str], comment: str) -> str:
+    """Shell that sets each KEY=VALUE in /etc/environment (read by every login and ssh session), replacing old values.
+
+    A value may be a shell expression in `$(...)`: it is evaluated when the script runs.
+    """
+    lines = [f"\n# {comment}"]
+    for key, value in values.items():
+        if not key.isidentifier():
+            raise ValueError(f"{key!r} is not an environment variable name")
+        rendered = value if value.startswith("$(") and value.endswith(")") else shlex.quote(value)
+        lines.append(f"sed -i '/^{key}=/d' /etc/environment && echo {key}={rendered} >> /etc/environment")
+    return "\n".join(lines) + "\n"
 
 
 def startup_script(

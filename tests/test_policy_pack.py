@@ -124,7 +124,11 @@ def test_gpu_host_maintenance(pack):
 
 
 def test_tpu_shape(pack):
-    good = {"acceleratorType": "v5litepod-8", "runtimeVersion": "v2-alpha-tpuv5-lite", "zone": "us-central1-a", "labels": labels(ai_accelerators=8), "networkConfig": {"enableExternalIps": False}}
+    good = {
+        "acceleratorType": "v5litepod-8", "runtimeVersion": "v2-alpha-tpuv5-lite", "zone": "us-central1-a", "labels": labels(ai_accelerators=8),
+        "networkConfig": {"enableExternalIps": False}, "serviceAccount": {"email": SA, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
+        "shieldedInstanceConfig": {"enableSecureBoot": True}, "metadata": {"enable-oslogin": "TRUE"},
+    }
     assert analyze(pack, TPU_VM, good) == []
     bad = dict(good, runtimeVersion="v2-alpha-tpuv6e")
     (msg,) = by_policy(analyze(pack, TPU_VM, bad), "tpu-shape")

@@ -17,6 +17,7 @@ from ..enums import GpuDirect, ProvisioningModel, WorkloadKind
 from .models import (
     AttachableGpu,
     CatalogData,
+    CloudTpuApiGeneration,
     GpuFamily,
     GpuModel,
     MachineType,
@@ -281,6 +282,17 @@ class Catalog:
         if not versions:
             raise CatalogError(f"{gen.name} lists no runtime for {framework}; known: {one_of(gen.runtime_versions)}")
         return versions[0]
+
+    def cloud_tpu(self, gen_id: str) -> Optional[CloudTpuApiGeneration]:
+        """What the Cloud TPU API (TPU VMs) offers for a generation; None when it is GKE only (TPU7x)."""
+        api = self.data.cloud_tpu_api
+        return next((g for g in api.generations if g.id == gen_id), None) if api else None
+
+    def tpu_generation_of_config_type(self, config_type: str) -> Optional[TpuGeneration]:
+        """The generation of a Cloud TPU API AcceleratorConfig type (V5LITE_POD -> v5e)."""
+        api = self.data.cloud_tpu_api
+        hit = next((g for g in api.generations if g.accelerator_config_type == config_type.upper()), None) if api else None
+        return self.tpu_generations.get(hit.id) if hit else None
 
     def tpu_runtimes(self, gen_id: str) -> list[str]:
         gen = self.tpu_generation(gen_id)

@@ -212,6 +212,23 @@ class TpuGeneration(Sourced):
         return self
 
 
+class CloudTpuApiGeneration(_Model):
+    """What the Cloud TPU API (TPU VMs) offers for one generation."""
+
+    id: str
+    accelerator_config_type: str = Field(pattern=r"^[A-Z0-9_]+$")
+    data_disk_types: list[str] = Field(min_length=1)
+    read_only_disk_types: list[str] = Field(default_factory=list)
+    max_disks: int = Field(ge=1)  # per VM, the boot disk included
+
+
+class CloudTpuApi(Sourced):
+    """The Cloud TPU API (tpu.googleapis.com v2) that TPU VMs are created with; generations absent here are GKE only."""
+
+    generations: list[CloudTpuApiGeneration] = Field(min_length=1)
+    multislice_port: int = Field(ge=1, le=65535)
+
+
 class CapacityRange(_Model):
     """Capacities from min to max GiB, in steps counted from min."""
 
@@ -301,6 +318,7 @@ class CatalogData(_Model):
     n1_machine_types: list[N1MachineType]
     tpu_generations: list[TpuGeneration]
     storage: StorageFacts
+    cloud_tpu_api: Optional[CloudTpuApi] = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -326,4 +344,10 @@ class CatalogData(_Model):
         st = self.storage
         for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
             check(type(item).__name__, item.sources)
+        if self.cloud_tpu_api is not None:
+            check("cloud_tpu_api", self.cloud_tpu_api.sources)
+            known = {g.id for g in self.tpu_generations}
+            unknown = [g.id for g in self.cloud_tpu_api.generations if g.id not in known]
+            if unknown:
+                raise ValueError(f"cloud_tpu_api names unknown TPU generations {unknown}")
         return self

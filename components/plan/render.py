@@ -55,6 +55,10 @@ def summary(r: Registration) -> str:
     accel = x.get("guestAccelerators") or (x.get("nodeConfig") or {}).get("guestAccelerators")
     if accel:
         parts.append("gpus=" + ",".join(f"{a.get('count')}x{a.get('type')}" for a in accel))
+    tpu_config = x.get("acceleratorConfig") or {}
+    if tpu_config:
+        parts.append(f"acceleratorConfig={tpu_config.get('type')}/{tpu_config.get('topology')}")
+    parts.extend(flag for flag in ("spot", "reserved", "preemptible") if (x.get("schedulingConfig") or {}).get(flag))
     node_config = x.get("nodeConfig") or {}
     if node_config.get("machineType"):
         parts.append(f"machineType={node_config['machineType']}")

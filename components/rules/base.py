@@ -29,7 +29,13 @@ class Resource:
     @property
     def labels(self) -> Mapping[str, Any]:
         props = self.props
-        return props.get("labels") or (props.get("nodeConfig") or {}).get("resourceLabels") or props.get("resourceLabels") or {}
+        return (
+            props.get("labels")
+            or (props.get("nodeConfig") or {}).get("resourceLabels")
+            or props.get("resourceLabels")
+            or next((u.labels for u in self.uses if u.kind == "tpu" and u.labels), None)  # a queued resource's node labels
+            or {}
+        )
 
 
 @dataclass(frozen=True)

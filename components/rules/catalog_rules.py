@@ -158,7 +158,8 @@ def _tpu_shape(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
             continue
         gen = use.tpu_generation
         if gen is None:
-            yield f"TPU {use.tpu_type or use.machine_type} is not in the catalog; known: {', '.join(cat.tpu_generations)}"
+            what = use.tpu_type or use.machine_type or "of this AcceleratorConfig type"
+            yield f"TPU {what} is not in the catalog; known: {', '.join(cat.tpu_generations)}"
             continue
         topologies = {t.topology: t for t in gen.accelerator_types}
         if use.tpu_topology and use.tpu_topology not in topologies:

@@ -163,17 +163,30 @@ def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
         if (config.get("shieldedInstanceConfig") or {}).get("enableSecureBoot") is False:
             yield "Shielded GKE nodes: secure boot is off"
     elif r.type == TPU_VM:
-        if (props.get("networkConfig") or {}).get("enableExternalIps"):
-            yield "the TPU VM has external IPs: networkConfig.enableExternalIps = false"
-        if _default_sa_with_cloud_platform(props.get("serviceAccount"), "scopes"):
-            yield "runs as the default compute service account with the cloud-platform scope"
+        yield from _tpu_node_problems(props, "the TPU VM")
+        if not (props.get("shieldedInstanceConfig") or {}).get("enableSecureBoot"):
+            yield "Shielded VM secure boot is off: shieldedInstanceConfig.enableSecureBoot = true"
+        if str((props.get("metadata") or {}).get("enable-oslogin", "")).upper() != "TRUE":
+            yield "OS Login is off: metadata enable-oslogin = TRUE"
     elif r.type == TPU_QUEUED:
         for spec in as_list((props.get("tpu") or {}).get("nodeSpecs")):
-            node = spec.get("node") or {}
-            if (node.get("networkConfig") or {}).get("enableExternalIps"):
-                yield "the TPU nodes have external IPs: networkConfig.enableExternalIps = false"
-            if _default_sa_with_cloud_platform(node.get("serviceAccount"), "scope"):
-                yield "runs as the default compute service account with the cloud-platform scope"
+            yield from _tpu_node_problems(spec.get("node") or {}, "the queued resource's TPU nodes")
+
+
+def _tpu_node_problems(node: Mapping[str, Any], what: str) -> Iterable[str]:
+    """External IPs, or the default compute account: a TPU node without a service account (or scopes) may use every API."""
+    if (node.get("networkConfig") or {}).get("enableExternalIps"):
+        yield f"{what} has external IPs: networkConfig.enableExternalIps = false"
+    account = node.get("serviceAccount") or {}
+    email = str(account.get("email") or "")
+    scopes = [str(s) for s in as_list(account.get("scopes") or account.get("scope"))]
+    if not email:
+        yield (
+            f"{what} names no service account, so it runs as the default compute service account with access to all "
+            "Cloud APIs; set a dedicated least-privilege account (pulumi-gcp's V2QueuedResource cannot: use V2Vm)"
+        )
+    elif (email == "default" or email.endswith(DEFAULT_SA_SUFFIX)) and (not scopes or CLOUD_PLATFORM in scopes or "cloud-platform" in scopes):
+        yield f"{what} runs as the default compute service account with the cloud-platform scope; use a dedicated least-privilege account"
 
 
 SECURE_ACCELERATORS = Rule(

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from ..catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
 from ..enums import ClusterPath, Framework, ProvisioningModel, WorkloadKind
 from .errors import Problem, SpecError
+from .tpu_checks import check_tpu_vm
 from .models import (
     ClusterSpec,
     EnvironmentSpec,
@@ -235,14 +236,21 @@ def resolve_cluster(
         if tpu is not None:
             gen = tpu.generation
             framework = framework or Framework.JAX
+            on_cloud_tpu_api = True  # TPU VMs need a runtime of the Cloud TPU API; TPU7x has none (GKE only)
+            if cl.path == ClusterPath.TPU:
+                storage_wanted = cl.storage or default_storage(cl.workload.kind, cl.path)
+                on_cloud_tpu_api = check_tpu_vm(out.add, cl, tpu, storage_wanted, cat)
+            else:
+                for key in t.vm_only_keys:
+                    out.add(f"tpu.{key}", "applies to path 'tpu' (TPU VMs) only")
             allowed = cat.tpu_runtimes(gen.id)
-            if t.runtime_version is not None:
+            if on_cloud_tpu_api and t.runtime_version is not None:
                 if t.runtime_version not in allowed:
                     other = next((g.name for g in cat.tpu_generations.values() if t.runtime_version in cat.tpu_runtimes(g.id)), None)
                     why = f"is a runtime of {other}" if other else "is not a known runtime"
                     out.add("tpu.runtimeVersion", f"{t.runtime_version!r} {why}, not of {gen.name}; allowed: {one_of(allowed)}")
                 runtime = t.runtime_version
-            else:
+            elif on_cloud_tpu_api:
                 try:
                     runtime = cat.tpu_runtime(gen.id, framework.value)
                 except CatalogError as exc:
