@@ -20,6 +20,8 @@ _EXPORTS = {
     "StorageArgs": "storage",
     "GpuVmCluster": "compute_engine",
     "GpuVmClusterArgs": "compute_engine",
+    "SlurmCluster": "slurm",
+    "SlurmClusterArgs": "slurm",
     "WorkloadArgs": "args",
     "ProvisioningArgs": "args",
     "NetworkAttachmentArgs": "args",
