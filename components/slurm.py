@@ -332,12 +332,10 @@ class SlurmCluster(pulumi.ComponentResource):
             objects.append(obj)
             return obj
 
-        put("script-controller", conf.script_object("controller", "ai-clusters.sh"), scripted.apply(lambda ms: startup_script(ms)))
-        put(
-            f"script-login-{layout.login.group}",
-            conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"),
-            scripted.apply(lambda ms: startup_script(ms)),
-        )
+        # Hyperdisk ML volumes are attached to GPU nodes only; the other mounts reach every node.
+        no_disks = scripted.apply(lambda ms: startup_script([m for m in ms if m["kind"] != "hyperdisk-ml"]))
+        put("script-controller", conf.script_object("controller", "ai-clusters.sh"), no_disks)
+        put(f"script-login-{layout.login.group}", conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"), no_disks)
         if layout.scripts_dir:
             # The slurm-gcp scripts, uploaded where the bootstrap of each role looks for them.
             for zip_name in ("slurm-gcp-devel-controller.zip", "slurm-gcp-devel.zip"):
@@ -384,7 +382,7 @@ class SlurmCluster(pulumi.ComponentResource):
             put(
                 f"script-{ns.name}",
                 conf.script_object(f"nodeset-{ns.name}", "ai-clusters.sh"),
-                scripted.apply(lambda ms, ns=ns: startup_script(ms if ns.shape is not None else [m for m in ms if m["kind"] != "hyperdisk-ml"], local_ssd=ns.local_ssd)),
+                no_disks if ns.shape is None else scripted.apply(lambda ms, ns=ns: startup_script(ms, local_ssd=ns.local_ssd)),
             )
             put(
                 f"nodeset-{ns.name}",
