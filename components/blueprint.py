@@ -257,6 +257,11 @@ def blueprint(cl: ResolvedCluster, layout: SlurmLayout, network: NetworkSpec) ->
         f"Cluster Toolkit {facts.toolkit_release} (commit {facts.toolkit_commit}) modules; deploy with: gcluster deploy <this file>",
         "Service accounts get project-level roles here (storage.objectUser included); SlurmCluster grants object access on the data bucket only.",
     ]
+    if any(n.shape.gpudirect != GpuDirect.NONE for n in layout.gpu_node_sets):  # type: ignore[union-attr]
+        notes.append(
+            "GPUDirect node sets get their NICs; the NCCL plugin and its daemons (TCPXO RxDM, gIB) are not in the public "
+            "slurm-gcp images: the Toolkit's A3/A4 blueprints build a custom image and prolog for them."
+        )
     if cl.storage.hyperdisk_ml is not None:
         notes.append("Hyperdisk ML has no Slurm module in the Toolkit: create and attach it separately.")
     host_mtu = network.host_mtu or max([n.shape.family.network.host_mtu for n in layout.gpu_node_sets] or [1460])  # type: ignore[union-attr]

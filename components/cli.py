@@ -20,7 +20,7 @@ from .spec import SpecError
 
 app = typer.Typer(
     name="ai-clusters",
-    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog.",
+    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, Cluster Toolkit blueprints.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

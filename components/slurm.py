@@ -215,7 +215,7 @@ class SlurmCluster(pulumi.ComponentResource):
     blueprint_path: pulumi.Output[str]
     """Where `ai-clusters blueprint` writes the equivalent Cluster Toolkit blueprint."""
     cleanup_command: pulumi.Output[str]
-    """Deletes the VMs and placement policies Slurm created (run before destroying the cluster)."""
+    """Deletes the compute VMs Slurm created outside Pulumi's state (run it before destroying the cluster)."""
     controller_service_account: pulumi.Output[str]
     """Email of the controller's service account."""
     compute_service_account: pulumi.Output[str]
@@ -420,43 +420,45 @@ class SlurmCluster(pulumi.ComponentResource):
         )
 
         # -- controller and login nodes -----------------------------------------------------------
-        host_only = _host_only(network)
-        after_config = pulumi.ResourceOptions(parent=self, depends_on=[config])
-        controller_name = f"{layout.cluster_name}-controller"
-        controller = gcp.compute.Instance(
-            f"{name}-controller",
-            name=controller_name,
-            project=project,
-            deletion_protection=protect,  # Slurm state and, without Cloud SQL, the accounting database
-            **self._cpu_vm(
-                layout,
-                machine=layout.controller,
-                zone=resolved.zone,
-                attachment=host_only,
-                identity=ids["controller"],
-                labels={**base_labels, "slurm_instance_role": "controller"},
-                metadata=conf.node_metadata(layout, "controller", bucket_path, slurm_ha_role="primary", slurm_backup_controller_name=""),
-            ),
-            opts=after_config,
-        )
-        login_names: list[pulumi.Output[str]] = []
-        for i in range(layout.login.count):
-            vm = gcp.compute.Instance(
-                f"{name}-{layout.login.group}-{i + 1}",
-                name=f"{layout.cluster_name}-{layout.login.group}-{i + 1:03d}",
+        def role_vm(key: str, vm_name: str, role: str, machine, extra_metadata: dict, after: list, **extra) -> gcp.compute.Instance:
+            return gcp.compute.Instance(
+                f"{name}-{key}",
+                name=vm_name,
                 project=project,
-                **self._cpu_vm(
-                    layout,
-                    machine=layout.login,
+                **instance_kwargs(
+                    shape=None,
+                    machine_type=machine.machine.name,
+                    disk_type=machine.machine.boot_disk_types[0],
+                    provisioning=ProvisioningSpec(),
+                    attachment=_host_only(network),
+                    image=layout.image.link,
+                    boot_disk_gb=machine.boot_disk_gb,
+                    service_account=ids[role].email,
+                    labels={**base_labels, "slurm_instance_role": role},
+                    startup_script=conf.BOOTSTRAP,
                     zone=resolved.zone,
-                    attachment=host_only,
-                    identity=ids["login"],
-                    labels={**base_labels, "slurm_instance_role": "login"},
-                    metadata=conf.node_metadata(layout, "login", bucket_path, slurm_login_group=layout.login.group),
+                    metadata=conf.node_metadata(layout, role, bucket_path, **extra_metadata),
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[config, controller]),
+                **extra,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
-            login_names.append(vm.name)
+
+        controller = role_vm(
+            "controller",
+            f"{layout.cluster_name}-controller",  # slurm-gcp's default control host name
+            "controller",
+            layout.controller,
+            {"slurm_ha_role": "primary", "slurm_backup_controller_name": ""},
+            [config],
+            deletion_protection=protect,  # Slurm state and, without Cloud SQL, the accounting database
+        )
+        group = layout.login.group
+        login_names = [
+            role_vm(
+                f"{group}-{i + 1}", f"{layout.cluster_name}-{group}-{i + 1:03d}", "login", layout.login, {"slurm_login_group": group}, [config, controller]
+            ).name
+            for i in range(layout.login.count)
+        ]
 
         # -- outputs ------------------------------------------------------------------------------
         first_login = f"{layout.cluster_name}-{layout.login.group}-001"
@@ -516,24 +518,6 @@ class SlurmCluster(pulumi.ComponentResource):
                 "slurm_instance_role": "compute",
                 "slurm_nodeset": ns.name,
             },
-        )
-
-    @staticmethod
-    def _cpu_vm(layout: SlurmLayout, *, machine, zone: str, attachment, identity: NodeIdentity, labels, metadata) -> dict:
-        """Instance settings of the controller and login VMs (CPU, on-demand, the cluster's image)."""
-        return instance_kwargs(
-            shape=None,
-            machine_type=machine.machine.name,
-            disk_type=machine.machine.boot_disk_types[0],
-            provisioning=ProvisioningSpec(),
-            attachment=attachment,
-            image=layout.image.link,
-            boot_disk_gb=machine.boot_disk_gb,
-            service_account=identity.email,
-            labels=labels,
-            startup_script=conf.BOOTSTRAP,
-            zone=zone,
-            metadata=metadata,
         )
 
     def _accounting(self, name, layout, resolved, project, network, psa_range, controller: NodeIdentity, labels, stateful, child):

@@ -364,17 +364,18 @@ def test_hyperdisk_ml_and_parallelstore_are_mounted_by_our_script():
 
 # ---- bad input ------------------------------------------------------------------------------
 
+ARGS = {
+    "environment": "test",
+    "region": "us-central1",
+    "zone": "us-central1-a",
+    "workload": {"kind": "pretraining", "accelerators": 16},
+    "machine_type": "a3-megagpu-8g",
+    "nodes": 2,
+}
+
+
 def attempt(**over: Any) -> str:
-    args = {
-        "environment": "test",
-        "region": "us-central1",
-        "zone": "us-central1-a",
-        "workload": {"kind": "pretraining", "accelerators": 16},
-        "machine_type": "a3-megagpu-8g",
-        "nodes": 2,
-        "network": {"host_network": "h", "host_subnetwork": "s"},
-    }
-    args.update(over)
+    args = {**ARGS, "network": {"host_network": "h", "host_subnetwork": "s"}, **over}
     with pytest.raises(SpecError) as info:
         SlurmCluster("bad", args)
     return str(info.value)
@@ -500,18 +501,7 @@ def test_a_network_given_as_an_output_is_checked_at_deployment():
         net = ClusterNetwork("env", {"region": "us-central1", "accelerator_networks": [{"family": "a3-mega", "zone": "us-central1-a"}]})
         import pulumi
 
-        SlurmCluster(
-            "out",
-            {
-                "environment": "test",
-                "region": "us-central1",
-                "zone": "us-central1-a",
-                "workload": {"kind": "pretraining", "accelerators": 16},
-                "machine_type": "a3-megagpu-8g",
-                "nodes": 2,
-                "network": pulumi.Output.from_input(net.attachment("a3-mega", "us-central1-a")),
-            },
-        )
+        SlurmCluster("out", {**ARGS, "network": pulumi.Output.from_input(net.attachment("a3-mega", "us-central1-a"))})
 
     reg = mocked(program)
     assert len(reg.named("out-a3mega").inputs["networkInterfaces"]) == 9
