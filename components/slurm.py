@@ -34,7 +34,7 @@ from .enums import ClusterPath, WorkloadKind
 from .iam import NODE_ROLES, NodeIdentity, node_service_account
 from .nics import check_attachment, family_uses_gpu_nics
 from .scripts import startup_script
-from .slurm_layout import NodeSet, SlurmLayout, resolve_layout
+from .slurm_layout import NodeSet, RoleMachine, SlurmLayout, resolve_layout
 from .spec import Problem, ProvisioningSpec, SpecError
 from .storage import ClusterStorage, FilestoreArgs, StorageArgs
 from .vm import instance_kwargs, template_kwargs
@@ -236,240 +236,69 @@ class SlurmCluster(pulumi.ComponentResource):
         layout = found[0]
         attachments = _node_set_attachments(name, layout, args.get("network"), args.get("node_set_networks") or {})
         super().__init__("ai-clusters:index:SlurmCluster", name, {}, opts)
-        self.resolved = resolved
-        self.layout = layout
-        project = args.get("project") or gcp.config.project
-        protect = resolved.protect_data
-        network = args["network"]
-        child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
-        slurm_labels = {"slurm_cluster_name": layout.cluster_name}
-        base_labels = {**contract.data_labels(cluster_labels(resolved)), **slurm_labels}
+        self.resolved, self.layout = resolved, layout
+        self._name = name
+        self._project = args.get("project") or gcp.config.project
+        self._network = args["network"]
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._stateful = pulumi.ResourceOptions(parent=self, protect=resolved.protect_data, retain_on_delete=resolved.protect_data)
+        self._labels = {**contract.data_labels(cluster_labels(resolved)), "slurm_cluster_name": layout.cluster_name}
+        self._objects: list[gcp.storage.BucketObject] = []
+        project = self._project
 
-        # -- config bucket and identities ---------------------------------------------------------
-        bucket = gcp.storage.Bucket(
-            f"{name}-config",
-            location=resolved.region.upper(),
-            storage_class="STANDARD",
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            force_destroy=not protect,
-            labels={**base_labels, "slurm_role": "config"},
-            project=project,
-            opts=stateful,
-        )
-        bucket_path = pulumi.Output.concat("gs://", bucket.name, "/", layout.bucket_dir)
-        data_buckets = [args["bucket"]] if args.get("bucket") else []
-        ids = {
-            "controller": node_service_account(
-                f"{name}-controller", display=f"ai-clusters {resolved.environment}/{name} Slurm controller", project=project,
-                parent=self, roles=CONTROLLER_ROLES, account_id=_account_id(name, "ctl"),
-            ),
-            "login": node_service_account(
-                f"{name}-login", display=f"ai-clusters {resolved.environment}/{name} Slurm login", project=project,
-                parent=self, buckets=data_buckets, account_id=_account_id(name, "login"),
-            ),
-            "compute": node_service_account(
-                f"{name}-compute", display=f"ai-clusters {resolved.environment}/{name} Slurm compute", project=project,
-                parent=self, buckets=data_buckets, account_id=_account_id(name, "nodes"),
-            ),
-        }
-        for role, identity in ids.items():
-            for iam_role in CONFIG_READER_ROLES:
-                gcp.storage.BucketIAMMember(
-                    f"{name}-config-{role}-{iam_role.split('.')[-1]}", bucket=bucket.name, role=iam_role, member=identity.member, opts=child
-                )
-        # The controller creates compute VMs that run as the compute account.
-        gcp.serviceaccount.IAMMember(
-            f"{name}-controller-acts-as-compute",
-            service_account_id=ids["compute"].account.name,
-            role="roles/iam.serviceAccountUser",
-            member=ids["controller"].member,
-            opts=child,
-        )
-
-        # -- storage ------------------------------------------------------------------------------
-        user_mounts = pulumi.Output.from_input(args.get("mounts") or [])
-        if layout.home is not None:
-            home = ClusterStorage(
-                f"{name}-home",
-                {
-                    "environment": resolved.environment,
-                    "cluster": name,
-                    "workload": resolved.spec.workload.kind,
-                    "region": resolved.region,
-                    "zone": resolved.zone,
-                    "project": project,
-                    "network": network["host_network"] if isinstance(network, dict) else pulumi.Output.from_input(network).apply(lambda n: n["host_network"]),
-                    "private_services_range": args.get("private_services_range") or "",
-                    "path": ClusterPath.SLURM,
-                    "storage": {"bucket": {"enabled": False}, "filestore": layout.home.model_dump()},
-                    "protect_data": protect,
-                    "labels": resolved.labels,
-                },
-                opts=child,
-            )
-            mounts = pulumi.Output.all(home.mounts, user_mounts).apply(lambda v: [*v[0], *v[1]])
-        else:
-            mounts = user_mounts
-        mounts = mounts.apply(_one_home(name))
-        fstab = mounts.apply(conf.network_storage)
+        self._bucket = self._config_bucket()
+        self._bucket_path = pulumi.Output.concat("gs://", self._bucket.name, "/", layout.bucket_dir)
+        self._ids = self._identities([args["bucket"]] if args.get("bucket") else [])
+        mounts = self._mounts(args.get("mounts") or [], args.get("private_services_range"))
         scripted = mounts.apply(conf.script_mounts)
-
-        # -- extra start-up scripts slurm-gcp runs per role ---------------------------------------
-        objects: list[gcp.storage.BucketObject] = []
-
-        def put(key: str, object_name: pulumi.Input[str], content: pulumi.Input[str]) -> gcp.storage.BucketObject:
-            obj = gcp.storage.BucketObject(
-                f"{name}-{key}",
-                bucket=bucket.name,
-                name=pulumi.Output.concat(layout.bucket_dir, "/", object_name),
-                content=content,
-                content_type="text/plain",
-                opts=child,
-            )
-            objects.append(obj)
-            return obj
-
         # Hyperdisk ML volumes are attached to GPU nodes only; the other mounts reach every node.
         no_disks = scripted.apply(lambda ms: startup_script([m for m in ms if m["kind"] != "hyperdisk-ml"]))
-        put("script-controller", conf.script_object("controller", "ai-clusters.sh"), no_disks)
-        put(f"script-login-{layout.login.group}", conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"), no_disks)
+        self._put("script-controller", conf.script_object("controller", "ai-clusters.sh"), no_disks)
+        self._put(f"script-login-{layout.login.group}", conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"), no_disks)
         if layout.scripts_dir:
-            # The slurm-gcp scripts, uploaded where the bootstrap of each role looks for them.
-            for zip_name in ("slurm-gcp-devel-controller.zip", "slurm-gcp-devel.zip"):
-                gcp.storage.BucketObject(
-                    f"{name}-{zip_name.removesuffix('.zip')}",
-                    bucket=bucket.name,
-                    name=f"{layout.bucket_dir}/{zip_name}",
-                    source=pulumi.FileArchive(layout.scripts_dir),
-                    opts=child,
-                )
-
-        # -- node sets ----------------------------------------------------------------------------
-        host_subnet = network["host_subnetwork"] if isinstance(network, dict) else pulumi.Output.from_input(network).apply(lambda n: n["host_subnetwork"])
+            self._upload_scripts(layout.scripts_dir)
         read_only = mounts.apply(lambda ms: [m["source"] for m in ms if m["kind"] == "hyperdisk-ml"])
-        infos: list[pulumi.Output] = []
-        for ns in layout.node_sets:
-            labels = self._node_set_labels(resolved, layout, ns)
-            placement = (
-                compact_placement(f"{name}-{ns.name}", resolved, self, vm_count=ns.max_nodes, family=ns.shape.family)
-                if ns.placement and ns.shape is not None
-                else None
-            )
-            template = gcp.compute.InstanceTemplate(
-                f"{name}-{ns.name}",
-                name_prefix=f"{layout.cluster_name}-{ns.name}-",
-                project=project,
-                **template_kwargs(
-                    shape=ns.shape,
-                    machine_type=ns.machine_type,
-                    disk_type=ns.boot_disk_type,
-                    provisioning=ns.provisioning,
-                    attachment=attachments[ns.name],
-                    image=ns.image.link,
-                    boot_disk_gb=ns.boot_disk_gb,
-                    service_account=ids["compute"].email,
-                    labels=labels,
-                    startup_script=conf.BOOTSTRAP,
-                    placement_policy=placement.self_link if placement else None,
-                    read_only_disks=read_only if ns.shape is not None else [],
-                    metadata=conf.node_metadata(layout, "compute", bucket_path),
-                ),
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
-            )
-            put(
-                f"script-{ns.name}",
-                conf.script_object(f"nodeset-{ns.name}", "ai-clusters.sh"),
-                no_disks if ns.shape is None else scripted.apply(lambda ms, ns=ns: startup_script(ms, local_ssd=ns.local_ssd)),
-            )
-            put(
-                f"nodeset-{ns.name}",
-                f"nodeset_configs/{ns.name}.yaml",
-                pulumi.Output.all(template.self_link, host_subnet, project).apply(
-                    lambda v, ns=ns: conf.to_yaml(conf.nodeset_config(ns, template=v[0], subnetwork=v[1], zone=resolved.zone, project=v[2]))
-                ),
-            )
-            infos.append(
-                template.self_link.apply(
-                    lambda link, ns=ns: NodeSetInfo(
-                        name=ns.name, machine_type=ns.machine_type, static_nodes=ns.static_nodes, dynamic_nodes=ns.dynamic_nodes, instance_template=link
-                    )
-                )
-            )
+        infos = [self._node_set(ns, attachments[ns.name], read_only, scripted, no_disks) for ns in layout.node_sets]
         for p in layout.partitions:
-            put(f"partition-{p.name}", f"partition_configs/{p.name}.yaml", conf.to_yaml(conf.partition_config(p)))
-        put(f"login-{layout.login.group}", f"login_group_configs/{layout.login.group}.yaml", conf.to_yaml(conf.login_group_config(layout)))
+            self._put(f"partition-{p.name}", f"partition_configs/{p.name}.yaml", conf.to_yaml(conf.partition_config(p)))
+        group = layout.login.group
+        self._put(f"login-{group}", f"login_group_configs/{group}.yaml", conf.to_yaml(conf.login_group_config(layout)))
+        secret = self._accounting(args.get("private_services_range")) if layout.accounting is not None else None
 
-        # -- accounting database ------------------------------------------------------------------
-        secret_version: Optional[gcp.secretmanager.SecretVersion] = None
-        if layout.accounting is not None:
-            secret_version = self._accounting(name, layout, resolved, project, network, args.get("private_services_range"), ids["controller"], base_labels, stateful, child)
-
-        # -- the configuration every node reads first (written last: it tells the nodes all is there)
+        # The configuration every node reads first, written last: its presence says all the rest is there.
         config = gcp.storage.BucketObject(
             f"{name}-config-yaml",
-            bucket=bucket.name,
+            bucket=self._bucket.name,
             name=f"{layout.bucket_dir}/config.yaml",
-            content=pulumi.Output.all(project, bucket_path, fstab, secret_version.name if secret_version else None).apply(
+            content=pulumi.Output.all(project, self._bucket_path, mounts.apply(conf.network_storage), secret.name if secret else None).apply(
                 lambda v: conf.to_yaml(conf.core_config(layout, project=v[0], bucket_path=v[1], storage=v[2], cloudsql_secret=v[3]))
             ),
             content_type="text/plain",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=objects),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._objects),
         )
-
-        # -- controller and login nodes -----------------------------------------------------------
-        def role_vm(key: str, vm_name: str, role: str, machine, extra_metadata: dict, after: list, **extra) -> gcp.compute.Instance:
-            return gcp.compute.Instance(
-                f"{name}-{key}",
-                name=vm_name,
-                project=project,
-                **instance_kwargs(
-                    shape=None,
-                    machine_type=machine.machine.name,
-                    disk_type=machine.machine.boot_disk_types[0],
-                    provisioning=ProvisioningSpec(),
-                    attachment=_host_only(network),
-                    image=layout.image.link,
-                    boot_disk_gb=machine.boot_disk_gb,
-                    service_account=ids[role].email,
-                    labels={**base_labels, "slurm_instance_role": role},
-                    startup_script=conf.BOOTSTRAP,
-                    zone=resolved.zone,
-                    metadata=conf.node_metadata(layout, role, bucket_path, **extra_metadata),
-                ),
-                **extra,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
-            )
-
-        controller = role_vm(
+        controller = self._role_vm(
             "controller",
             f"{layout.cluster_name}-controller",  # slurm-gcp's default control host name
             "controller",
             layout.controller,
             {"slurm_ha_role": "primary", "slurm_backup_controller_name": ""},
             [config],
-            deletion_protection=protect,  # Slurm state and, without Cloud SQL, the accounting database
+            deletion_protection=resolved.protect_data,  # Slurm state and, without Cloud SQL, the accounting database
         )
-        group = layout.login.group
         login_names = [
-            role_vm(
+            self._role_vm(
                 f"{group}-{i + 1}", f"{layout.cluster_name}-{group}-{i + 1:03d}", "login", layout.login, {"slurm_login_group": group}, [config, controller]
             ).name
             for i in range(layout.login.count)
         ]
 
-        # -- outputs ------------------------------------------------------------------------------
-        first_login = f"{layout.cluster_name}-{layout.login.group}-001"
         self.controller_name = controller.name
         self.login_names = pulumi.Output.all(*login_names)
-        self.ssh_command = ssh_command(first_login, resolved.zone, project)
-        ordered = sorted(layout.partitions, key=lambda p: not p.default)
-        self.partition_names = pulumi.Output.from_input([p.name for p in ordered])
+        self.ssh_command = ssh_command(f"{layout.cluster_name}-{group}-001", resolved.zone, project)
+        self.partition_names = pulumi.Output.from_input([p.name for p in sorted(layout.partitions, key=lambda p: not p.default)])
         self.node_sets = pulumi.Output.all(*infos)
-        self.config_bucket = bucket.name
-        self.config_path = bucket_path
+        self.config_bucket = self._bucket.name
+        self.config_path = self._bucket_path
         self.mount_points = mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.blueprint_path = pulumi.Output.from_input(blueprint_file(pulumi.get_stack(), name))
         self.cleanup_command = pulumi.Output.concat(
@@ -478,29 +307,153 @@ class SlurmCluster(pulumi.ComponentResource):
             " --format='value(name,zone)' | while read vm zone; do gcloud compute instances delete \"$vm\" --zone \"$zone\" --quiet --project ",
             project, "; done",
         )
-        self.controller_service_account = ids["controller"].email
-        self.compute_service_account = ids["compute"].email
-        self.register_outputs(
-            {
-                "controller_name": self.controller_name,
-                "login_names": self.login_names,
-                "ssh_command": self.ssh_command,
-                "partition_names": self.partition_names,
-                "node_sets": self.node_sets,
-                "config_bucket": self.config_bucket,
-                "config_path": self.config_path,
-                "mount_points": self.mount_points,
-                "blueprint_path": self.blueprint_path,
-                "cleanup_command": self.cleanup_command,
-                "controller_service_account": self.controller_service_account,
-                "compute_service_account": self.compute_service_account,
-            }
+        self.controller_service_account = self._ids["controller"].email
+        self.compute_service_account = self._ids["compute"].email
+        self.register_outputs({key: getattr(self, key) for key in OUTPUTS})
+
+    # -- pieces ---------------------------------------------------------------------------------------
+    def _config_bucket(self) -> gcp.storage.Bucket:
+        """The bucket slurm-gcp reads the cluster configuration from: private, versioned, protected."""
+        return gcp.storage.Bucket(
+            f"{self._name}-config",
+            location=self.resolved.region.upper(),
+            storage_class="STANDARD",
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            force_destroy=not self.resolved.protect_data,
+            labels={**self._labels, "slurm_role": "config"},
+            project=self._project,
+            opts=self._stateful,
         )
 
-    # -- pieces -------------------------------------------------------------------------------------
-    @staticmethod
-    def _node_set_labels(resolved, layout: SlurmLayout, ns: NodeSet) -> dict[str, str]:
+    def _identities(self, data_buckets: list) -> dict[str, NodeIdentity]:
+        """One service account per role; all read the config, the controller creates compute VMs."""
+        name, env = self._name, self.resolved.environment
+        ids = {
+            role: node_service_account(
+                f"{name}-{role}",
+                display=f"ai-clusters {env}/{name} Slurm {role}",
+                project=self._project,
+                parent=self,
+                roles=CONTROLLER_ROLES if role == "controller" else NODE_ROLES,
+                buckets=[] if role == "controller" else data_buckets,
+                account_id=_account_id(name, suffix),
+            )
+            for role, suffix in (("controller", "ctl"), ("login", "login"), ("compute", "nodes"))
+        }
+        for role, identity in ids.items():
+            for iam_role in CONFIG_READER_ROLES:
+                gcp.storage.BucketIAMMember(
+                    f"{name}-config-{role}-{iam_role.split('.')[-1]}", bucket=self._bucket.name, role=iam_role, member=identity.member, opts=self._child
+                )
+        # The compute VMs the controller creates run as the compute account.
+        gcp.serviceaccount.IAMMember(
+            f"{name}-controller-acts-as-compute",
+            service_account_id=ids["compute"].account.name,
+            role="roles/iam.serviceAccountUser",
+            member=ids["controller"].member,
+            opts=self._child,
+        )
+        return ids
+
+    def _mounts(self, mounts: Any, psa_range: Any) -> pulumi.Output:
+        """The storage's mounts, with a Filestore for /home created here when the storage has none."""
+        user = pulumi.Output.from_input(mounts)
+        if self.layout.home is not None:
+            r = self.resolved
+            home = ClusterStorage(
+                f"{self._name}-home",
+                {
+                    "environment": r.environment,
+                    "cluster": self._name,
+                    "workload": r.spec.workload.kind,
+                    "region": r.region,
+                    "zone": r.zone,
+                    "project": self._project,
+                    "network": _host_part(self._network, "host_network"),
+                    "private_services_range": psa_range or "",
+                    "path": ClusterPath.SLURM,
+                    "storage": {"bucket": {"enabled": False}, "filestore": self.layout.home.model_dump()},
+                    "protect_data": r.protect_data,
+                    "labels": r.labels,
+                },
+                opts=self._child,
+            )
+            user = pulumi.Output.all(home.mounts, user).apply(lambda v: [*v[0], *v[1]])
+        return user.apply(_one_home(self._name))
+
+    def _put(self, key: str, object_name: pulumi.Input[str], content: pulumi.Input[str]) -> gcp.storage.BucketObject:
+        """One object under the cluster's folder of the config bucket."""
+        obj = gcp.storage.BucketObject(
+            f"{self._name}-{key}",
+            bucket=self._bucket.name,
+            name=pulumi.Output.concat(self.layout.bucket_dir, "/", object_name),
+            content=content,
+            content_type="text/plain",
+            opts=self._child,
+        )
+        self._objects.append(obj)
+        return obj
+
+    def _upload_scripts(self, folder: str) -> None:
+        """The slurm-gcp scripts, uploaded where each role's bootstrap looks for them."""
+        for zip_name in ("slurm-gcp-devel-controller.zip", "slurm-gcp-devel.zip"):
+            gcp.storage.BucketObject(
+                f"{self._name}-{zip_name.removesuffix('.zip')}",
+                bucket=self._bucket.name,
+                name=f"{self.layout.bucket_dir}/{zip_name}",
+                source=pulumi.FileArchive(folder),
+                opts=self._child,
+            )
+
+    def _node_set(self, ns: NodeSet, attachment: Any, read_only: pulumi.Output, scripted: pulumi.Output, no_disks: pulumi.Output) -> pulumi.Output:
+        """A node set's instance template (and placement policy), its start-up script and its config."""
+        name, layout, resolved = self._name, self.layout, self.resolved
+        placement = (
+            compact_placement(f"{name}-{ns.name}", resolved, self, vm_count=ns.max_nodes, family=ns.shape.family)
+            if ns.placement and ns.shape is not None
+            else None
+        )
+        template = gcp.compute.InstanceTemplate(
+            f"{name}-{ns.name}",
+            name_prefix=f"{layout.cluster_name}-{ns.name}-",
+            project=self._project,
+            **template_kwargs(
+                shape=ns.shape,
+                machine_type=ns.machine_type,
+                disk_type=ns.boot_disk_type,
+                provisioning=ns.provisioning,
+                attachment=attachment,
+                image=ns.image.link,
+                boot_disk_gb=ns.boot_disk_gb,
+                service_account=self._ids["compute"].email,
+                labels=self._node_set_labels(ns),
+                startup_script=conf.BOOTSTRAP,
+                placement_policy=placement.self_link if placement else None,
+                read_only_disks=read_only if ns.shape is not None else [],
+                metadata=conf.node_metadata(layout, "compute", self._bucket_path),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
+        )
+        script = no_disks if ns.shape is None else scripted.apply(lambda ms: startup_script(ms, local_ssd=ns.local_ssd))
+        self._put(f"script-{ns.name}", conf.script_object(f"nodeset-{ns.name}", "ai-clusters.sh"), script)
+        self._put(
+            f"nodeset-{ns.name}",
+            f"nodeset_configs/{ns.name}.yaml",
+            pulumi.Output.all(template.self_link, _host_part(self._network, "host_subnetwork"), self._project).apply(
+                lambda v: conf.to_yaml(conf.nodeset_config(ns, template=v[0], subnetwork=v[1], zone=resolved.zone, project=v[2]))
+            ),
+        )
+        return template.self_link.apply(
+            lambda link: NodeSetInfo(
+                name=ns.name, machine_type=ns.machine_type, static_nodes=ns.static_nodes, dynamic_nodes=ns.dynamic_nodes, instance_template=link
+            )
+        )
+
+    def _node_set_labels(self, ns: NodeSet) -> dict[str, str]:
         """The contract labels of a node set's template: its own workload, GPUs and largest size."""
+        resolved = self.resolved
         w = resolved.spec.workload
         return contract.contract_labels(
             workload=ns.workload,
@@ -514,16 +467,41 @@ class SlurmCluster(pulumi.ComponentResource):
             model_params_b=w.model_params_b,
             extra={
                 **resolved.labels,
-                "slurm_cluster_name": layout.cluster_name,
+                "slurm_cluster_name": self.layout.cluster_name,
                 "slurm_instance_role": "compute",
                 "slurm_nodeset": ns.name,
             },
         )
 
-    def _accounting(self, name, layout, resolved, project, network, psa_range, controller: NodeIdentity, labels, stateful, child):
+    def _role_vm(self, key: str, vm_name: str, role: str, machine: RoleMachine, extra_metadata: dict, after: list, **extra: Any) -> gcp.compute.Instance:
+        """The controller or a login VM: CPU, on-demand, the cluster's image, the host NIC only."""
+        return gcp.compute.Instance(
+            f"{self._name}-{key}",
+            name=vm_name,
+            project=self._project,
+            **instance_kwargs(
+                shape=None,
+                machine_type=machine.machine.name,
+                disk_type=machine.machine.boot_disk_types[0],
+                provisioning=ProvisioningSpec(),
+                attachment=_host_only(self._network),
+                image=self.layout.image.link,
+                boot_disk_gb=machine.boot_disk_gb,
+                service_account=self._ids[role].email,
+                labels={**self._labels, "slurm_instance_role": role},
+                startup_script=conf.BOOTSTRAP,
+                zone=self.resolved.zone,
+                metadata=conf.node_metadata(self.layout, role, self._bucket_path, **extra_metadata),
+            ),
+            **extra,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+
+    def _accounting(self, psa_range: Any) -> gcp.secretmanager.SecretVersion:
         """Cloud SQL for MySQL on the host network's private services access, and the secret slurm-gcp reads."""
+        name, layout, resolved, project = self._name, self.layout, self.resolved, self._project
         acc = layout.accounting
-        host = network["host_network"] if isinstance(network, dict) else pulumi.Output.from_input(network).apply(lambda n: n["host_network"])
+        assert acc is not None
         password = gcp.secretmanager.get_secret_version_output(secret=acc.password_secret, project=project).apply(
             lambda v: pulumi.Output.secret(v.secret_data or "")
         )
@@ -541,22 +519,23 @@ class SlurmCluster(pulumi.ComponentResource):
                 backup_configuration=gcp.sql.DatabaseInstanceSettingsBackupConfigurationArgs(enabled=True, binary_log_enabled=True),
                 ip_configuration=gcp.sql.DatabaseInstanceSettingsIpConfigurationArgs(
                     ipv4_enabled=False,  # private IP on the host network only
-                    private_network=host,
+                    private_network=_host_part(self._network, "host_network"),
                     allocated_ip_range=psa_range or None,
                     enable_private_path_for_google_cloud_services=True,
                 ),
-                user_labels=labels,
+                user_labels=self._labels,
             ),
             project=project,
-            opts=stateful,
+            opts=self._stateful,
         )
+        child = self._child
         gcp.sql.Database(f"{name}-accounting-db", name=conf.ACCOUNTING_DATABASE, instance=instance.name, project=project, opts=child)
         gcp.sql.User(f"{name}-accounting-user", name=conf.ACCOUNTING_USER, instance=instance.name, password=password, project=project, opts=child)
         secret = gcp.secretmanager.Secret(
             f"{name}-cloudsql",
             secret_id=conf.cloudsql_secret_id(layout.cluster_name),
             replication=gcp.secretmanager.SecretReplicationArgs(auto=gcp.secretmanager.SecretReplicationAutoArgs()),
-            labels=labels,
+            labels=self._labels,
             project=project,
             opts=child,
         )
@@ -576,9 +555,25 @@ class SlurmCluster(pulumi.ComponentResource):
             opts=child,
         )
         gcp.secretmanager.SecretIamMember(
-            f"{name}-cloudsql-controller", secret_id=secret.id, role="roles/secretmanager.secretAccessor", member=controller.member, opts=child
+            f"{name}-cloudsql-controller", secret_id=secret.id, role="roles/secretmanager.secretAccessor", member=self._ids["controller"].member, opts=child
         )
         return version
+
+
+OUTPUTS = (
+    "controller_name",
+    "login_names",
+    "ssh_command",
+    "partition_names",
+    "node_sets",
+    "config_bucket",
+    "config_path",
+    "mount_points",
+    "blueprint_path",
+    "cleanup_command",
+    "controller_service_account",
+    "compute_service_account",
+)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -587,6 +582,13 @@ def _account_id(name: str, role: str) -> str:
     """Service account ids are 6-30 characters."""
     base = f"{name}-{role}"[:30].rstrip("-")
     return base if len(base) >= 6 else f"{base}-slurm"[:30]
+
+
+def _host_part(network: Any, key: str) -> Any:
+    """One host-network value of an attachment given plainly or as an Output."""
+    if isinstance(network, pulumi.Output):
+        return network.apply(lambda n: n[key])
+    return network[key]
 
 
 def _host_only(network: Any) -> Any:
