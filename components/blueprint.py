@@ -262,6 +262,7 @@ def blueprint(cl: ResolvedCluster, layout: SlurmLayout, network: NetworkSpec) ->
             "GPUDirect node sets get their NICs; the NCCL plugin and its daemons (TCPXO RxDM, gIB) are not in the public "
             "slurm-gcp images: the Toolkit's A3/A4 blueprints build a custom image and prolog for them."
         )
+    notes.extend(layout.cautions(cl.storage))
     if cl.storage.hyperdisk_ml is not None:
         notes.append("Hyperdisk ML has no Slurm module in the Toolkit: create and attach it separately.")
     host_mtu = network.host_mtu or max([n.shape.family.network.host_mtu for n in layout.gpu_node_sets] or [1460])  # type: ignore[union-attr]

@@ -236,6 +236,8 @@ class SlurmCluster(pulumi.ComponentResource):
         layout = found[0]
         attachments = _node_set_attachments(name, layout, args.get("network"), args.get("node_set_networks") or {})
         super().__init__("ai-clusters:index:SlurmCluster", name, {}, opts)
+        for caution in layout.cautions(resolved.storage):
+            pulumi.log.warn(caution, resource=self)
         self.resolved, self.layout = resolved, layout
         self._name = name
         self._project = args.get("project") or gcp.config.project

@@ -128,6 +128,17 @@ class SlurmLayout:
     def gpu_node_sets(self) -> list[NodeSet]:
         return [n for n in self.node_sets if n.shape is not None]
 
+    def cautions(self, storage: StorageSpec) -> list[str]:
+        """What may not work as laid out and cannot be checked here (shown by the component and the blueprint)."""
+        out = []
+        public = self.facts.image_project
+        if storage.lustre is not None and any(n.image.project == public for n in self.node_sets):
+            out.append(
+                "Managed Lustre on nodes that boot with Secure Boot needs signed Lustre kernel modules; slurm-gcp documents its "
+                "public images as Secure Boot ready without Lustre (docs/images.md): check the client loads, or use a custom image."
+            )
+        return out
+
 
 def default_node_set_name(shape: NodeShape) -> str:
     """a3-mega -> a3mega: slurm-gcp node set names are letters and digits."""

@@ -199,3 +199,10 @@ def test_the_command_writes_the_blueprint(tmp_path):
     assert wrong.exit_code == 2 and "blueprints are for slurm clusters" in " ".join(wrong.output.split())
     missing = runner.invoke(app, ["blueprint", "-s", "slurm-a3mega", "-c", "nope", "--project-dir", str(project)])
     assert missing.exit_code == 2 and "has no cluster 'nope'" in " ".join(missing.output.split())
+
+
+def test_the_notes_say_what_the_public_images_may_not_do():
+    cl, layout, env = layout_of(read_stack_config(find_project(ROOT), "slurm-a3mega"))
+    head = render(blueprint(cl, layout, env.spec.network)).split("---", 1)[0]
+    assert "signed Lustre kernel modules" in head, "Lustre with Secure Boot on the public images"
+    assert "TCPXO RxDM" in head, "the GPUDirect userspace is not in the public images"
