@@ -22,6 +22,8 @@ _EXPORTS = {
     "GpuVmClusterArgs": "compute_engine",
     "TpuVmCluster": "tpu",
     "TpuVmClusterArgs": "tpu",
+    "SlurmCluster": "slurm",
+    "SlurmClusterArgs": "slurm",
     "WorkloadArgs": "args",
     "ProvisioningArgs": "args",
     "NetworkAttachmentArgs": "args",

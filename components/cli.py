@@ -20,7 +20,7 @@ from .spec import SpecError
 
 app = typer.Typer(
     name="ai-clusters",
-    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog.",
+    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, Cluster Toolkit blueprints.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -256,6 +256,51 @@ def show_catalog(
     out.print(table)
     if not rows:
         err.print("nothing matches")
+
+
+@app.command("blueprint")
+def write_blueprint(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
+    cluster: str = typer.Option(..., "--cluster", "-c", help="Name of a cluster of the stack on the slurm path."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Where to write it (default: blueprints/<stack>-<cluster>.yaml in the project; - for standard output)."
+    ),
+) -> None:
+    """Write the Cluster Toolkit blueprint equivalent to a Slurm cluster of a stack (for gcluster)."""
+    from .blueprint import blueprint, blueprint_file, render
+    from .enums import ClusterPath
+    from .plan import PlanInputError, find_project
+    from .plan.engine import read_stack_config
+    from .slurm_layout import resolve_layout
+    from .spec import Problem, load_environment
+
+    try:
+        project = find_project(project_dir)
+        env = load_environment(read_stack_config(project, stack))
+    except PlanInputError as exc:
+        raise fail_input(str(exc)) from None
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    index = next((i for i, c in enumerate(env.clusters) if c.name == cluster), None)
+    if index is None:
+        raise fail_input(f"stack {stack!r} has no cluster {cluster!r}; clusters: {', '.join(c.name for c in env.clusters)}")
+    cl = env.clusters[index]
+    if cl.spec.path != ClusterPath.SLURM:
+        slurm = [c.name for c in env.clusters if c.spec.path == ClusterPath.SLURM]
+        raise fail_input(f"cluster {cluster!r} is on path {cl.spec.path.value!r}; blueprints are for slurm clusters ({', '.join(slurm) or 'none in this stack'})")
+    problems: list = []
+    layout = resolve_layout(cl, lambda key, msg: problems.append(Problem(f"clusters[{index}].{key}", msg)))
+    if layout is None:
+        raise bad_spec(SpecError(problems))
+    text = render(blueprint(cl, layout, env.spec.network))
+    if output is not None and str(output) == "-":
+        sys.stdout.write(text)
+        return
+    path = output or project.root / blueprint_file(stack, cluster)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    err.print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pulumi_gcp as gcp
 
 from . import labels as contract
 from .args import cluster_spec_input
-from .catalog import NodeShape, catalog, region_of
+from .catalog import GpuFamily, NodeShape, catalog, region_of
 from .enums import ClusterPath
 from .nics import check_attachment
 from .spec import ClusterSpec, Problem, ResolvedCluster, SpecError, parse_model, resolve_cluster
@@ -127,15 +127,21 @@ def attachment_problems(component: str, name: str, shape: NodeShape, network: An
         check(network)
 
 
-def compact_placement(name: str, resolved: ResolvedCluster, parent: pulumi.Resource) -> gcp.compute.ResourcePolicy:
-    """A compact placement policy (collocated group) for the cluster's nodes."""
-    fam = resolved.shape.family if resolved.shape else None
+def compact_placement(
+    name: str,
+    resolved: ResolvedCluster,
+    parent: pulumi.Resource,
+    vm_count: Optional[int] = None,
+    family: Optional[GpuFamily] = None,
+) -> gcp.compute.ResourcePolicy:
+    """A compact placement policy (collocated group) for the cluster's nodes, or `vm_count` of `family`."""
+    fam = family or (resolved.shape.family if resolved.shape else None)
     return gcp.compute.ResourcePolicy(
         f"{name}-placement",
         name=f"{name}-placement",
         region=resolved.region,
         group_placement_policy=gcp.compute.ResourcePolicyGroupPlacementPolicyArgs(
-            vm_count=resolved.nodes,
+            vm_count=vm_count or resolved.nodes,
             collocation="COLLOCATED",
             gpu_topology=fam.placement_gpu_topology if fam else None,
         ),

@@ -1,7 +1,7 @@
 """Least-privilege service accounts for accelerator nodes."""
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
@@ -30,12 +30,16 @@ def node_service_account(
     parent: pulumi.Resource,
     roles: Sequence[str] = NODE_ROLES,
     buckets: Sequence[pulumi.Input[str]] = (),
+    account_id: Optional[str] = None,
 ) -> NodeIdentity:
-    """A dedicated service account with `roles` on the project and object access to `buckets`."""
+    """A dedicated service account with `roles` on the project and object access to `buckets`.
+
+    `account_id` (6-30 characters) defaults to NAME-nodes.
+    """
     opts = pulumi.ResourceOptions(parent=parent)
     account = gcp.serviceaccount.Account(
         f"{name}-sa",
-        account_id=_account_id(name),
+        account_id=account_id or _account_id(name),
         display_name=display,
         project=project,
         opts=opts,

@@ -18,25 +18,35 @@ Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.Com
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine, tpu
+    from . import compute_engine, slurm, tpu
 
     builders: dict[ClusterPath, Builder] = {
         ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
+        ClusterPath.SLURM: slurm.from_spec,
         ClusterPath.TPU: tpu.from_spec,
     }
     return builders
+
+
+def _node_shapes(cl: ResolvedCluster) -> list:
+    """The GPU shapes a cluster's nodes use (a Slurm cluster's node sets may mix families)."""
+    if cl.spec.path == ClusterPath.SLURM:
+        from .slurm_layout import node_shapes
+
+        return node_shapes(cl)
+    return [cl.shape] if cl.shape is not None else []
 
 
 def accelerator_networks(env: ResolvedEnvironment) -> list[dict[str, str]]:
     """The (family, zone) pairs whose GPU/RDMA NICs the environment's network must serve."""
     wanted: list[dict[str, str]] = []
     for cl in env.clusters:
-        shape = cl.shape
-        if shape is None or shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
-            continue
-        item = {"family": shape.family.id, "zone": cl.zone}
-        if item not in wanted:
-            wanted.append(item)
+        for shape in _node_shapes(cl):
+            if shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
+                continue
+            item = {"family": shape.family.id, "zone": cl.zone}
+            if item not in wanted:
+                wanted.append(item)
     return wanted
 
 

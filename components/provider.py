@@ -15,13 +15,14 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from . import __version__
 from .args import ClusterArgs, GpuClusterArgs
 from .compute_engine import GpuVmCluster
-from .tpu import TpuVmCluster
 from .network import ClusterNetwork
+from .slurm import SlurmCluster
 from .storage import ClusterStorage
+from .tpu import TpuVmCluster
 
 PACKAGE = "ai-clusters"
 VERSION = __version__
-COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, TpuVmCluster]
+COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, SlurmCluster, TpuVmCluster]
 SHARED_ARGS = (GpuClusterArgs, ClusterArgs)
 
 

@@ -3,7 +3,8 @@
 Shared by the Compute Engine and Slurm paths so a GPU VM is built one way: GPUs terminate on host
 maintenance, Shielded VM, OS Login, no external IP, the family's NICs in order, the provisioning
 model's scheduling and reservation affinity, and guest accelerators only where the family needs
-them attached (N1).
+them attached (N1). CPU VMs (a Slurm controller, login nodes, a CPU partition) pass no shape but
+their machine and disk type, and may live-migrate.
 """
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ METADATA = {
 FIRST_BOOT_DRIVER = {"install-nvidia-driver": "True"}  # Deep Learning VM images install the driver at first boot
 
 
-def metadata_for(shape: NodeShape) -> dict[str, str]:
-    return {**METADATA, **(FIRST_BOOT_DRIVER if shape.family.image.driver == "first-boot" else {})}
+def metadata_for(shape: Optional[NodeShape]) -> dict[str, str]:
+    first_boot = shape is not None and shape.family.image.driver == "first-boot"
+    return {**METADATA, **(FIRST_BOOT_DRIVER if first_boot else {})}
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is limited by the account's IAM roles
 
 
@@ -38,6 +40,15 @@ def boot_image(shape: NodeShape, family_override: Optional[str], project_overrid
 
 def boot_disk_type(shape: NodeShape) -> str:
     return shape.family.boot_disk_types[0]
+
+
+def _machine(shape: Optional[NodeShape], machine_type: Optional[str], disk_type: Optional[str]) -> tuple[str, str]:
+    """(machine type, boot disk type): from the GPU shape, or as given for a CPU VM."""
+    if shape is not None:
+        return shape.machine_type, boot_disk_type(shape)
+    if not machine_type or not disk_type:
+        raise ValueError("a VM without a GPU shape needs its machine_type and disk_type")
+    return machine_type, disk_type
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,11 @@ class Scheduling:
     no_reservation: bool = False
 
 
-def scheduling_for(shape: NodeShape, provisioning: ProvisioningSpec, *, in_group: bool) -> Scheduling:
+def scheduling_for(shape: Optional[NodeShape], provisioning: ProvisioningSpec, *, in_group: bool) -> Scheduling:
+    """GPU VMs terminate on host maintenance; CPU VMs (no shape) live-migrate unless they are spot."""
     model = provisioning.model
+    if shape is None and model in (ProvisioningModel.ON_DEMAND, ProvisioningModel.RESERVATION):
+        return Scheduling("STANDARD", True, False, on_host_maintenance="MIGRATE", reservation=provisioning.reservation)
     if model == ProvisioningModel.SPOT:
         return Scheduling("SPOT", False, True, instance_termination_action="DELETE" if in_group else "STOP", no_reservation=True)
     if model == ProvisioningModel.FLEX_START:
@@ -65,7 +79,7 @@ def scheduling_for(shape: NodeShape, provisioning: ProvisioningSpec, *, in_group
         )
     if model == ProvisioningModel.RESERVATION:
         # Families sold without plain on-demand (A4X, A4, A3 Ultra) run bound to their reservation.
-        bound = ProvisioningModel.ON_DEMAND not in shape.provisioning
+        bound = shape is not None and ProvisioningModel.ON_DEMAND not in shape.provisioning
         return Scheduling("RESERVATION_BOUND" if bound else "STANDARD", True, False, reservation=provisioning.reservation)
     return Scheduling("STANDARD", True, False)
 
@@ -108,15 +122,15 @@ def _nics(attachment: Any, cls: Any) -> Any:
     return nics  # no access_configs: no external IP on any NIC
 
 
-def _accelerators(shape: NodeShape, cls: Any) -> Optional[list]:
-    if not shape.attached:
+def _accelerators(shape: Optional[NodeShape], cls: Any) -> Optional[list]:
+    if shape is None or not shape.attached:
         return None
     return [cls(type=shape.gpu.compute_engine, count=shape.gpus)]
 
 
 def instance_kwargs(
     *,
-    shape: NodeShape,
+    shape: Optional[NodeShape],
     provisioning: ProvisioningSpec,
     attachment: dict,
     image: str,
@@ -127,16 +141,20 @@ def instance_kwargs(
     zone: str,
     placement_policy: Optional[pulumi.Input[str]] = None,
     read_only_disks: pulumi.Input[list] = (),
+    machine_type: Optional[str] = None,
+    disk_type: Optional[str] = None,
+    metadata: Optional[dict] = None,
 ) -> dict:
-    """Keyword arguments of `gcp.compute.Instance` for one accelerator VM."""
+    """Keyword arguments of `gcp.compute.Instance` for one accelerator VM (or, without a shape, a CPU VM)."""
     s = scheduling_for(shape, provisioning, in_group=False)
+    machine, disk = _machine(shape, machine_type, disk_type)
     c = gcp.compute
     return dict(
-        machine_type=shape.machine_type,
+        machine_type=machine,
         zone=zone,
         boot_disk=c.InstanceBootDiskArgs(
             initialize_params=c.InstanceBootDiskInitializeParamsArgs(
-                image=image, size=boot_disk_gb, type=boot_disk_type(shape), labels=labels
+                image=image, size=boot_disk_gb, type=disk, labels=labels
             ),
             auto_delete=True,
         ),
@@ -150,7 +168,7 @@ def instance_kwargs(
             enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceServiceAccountArgs(email=service_account, scopes=SCOPES),
-        metadata=metadata_for(shape),
+        metadata={**metadata_for(shape), **(metadata or {})},
         metadata_startup_script=startup_script,
         attached_disks=pulumi.Output.from_input(read_only_disks).apply(
             lambda disks: [c.InstanceAttachedDiskArgs(source=d, mode="READ_ONLY", device_name="models") for d in disks]
@@ -163,7 +181,7 @@ def instance_kwargs(
 
 def template_kwargs(
     *,
-    shape: NodeShape,
+    shape: Optional[NodeShape],
     provisioning: ProvisioningSpec,
     attachment: dict,
     image: str,
@@ -175,16 +193,19 @@ def template_kwargs(
     read_only_disks: pulumi.Input[list] = (),
     in_group: bool = True,
     metadata: Optional[dict] = None,
+    machine_type: Optional[str] = None,
+    disk_type: Optional[str] = None,
 ) -> dict:
-    """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs."""
+    """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs (or CPU VMs)."""
     s = scheduling_for(shape, provisioning, in_group=in_group)
+    machine, disk = _machine(shape, machine_type, disk_type)
     c = gcp.compute
     boot = c.InstanceTemplateDiskArgs(
         boot=True,
         auto_delete=True,
         source_image=image,
         disk_size_gb=boot_disk_gb,
-        disk_type=boot_disk_type(shape),
+        disk_type=disk,
         labels=labels,
     )
     disks = pulumi.Output.from_input(read_only_disks).apply(
@@ -195,7 +216,7 @@ def template_kwargs(
         ]
     )
     return dict(
-        machine_type=shape.machine_type,
+        machine_type=machine,
         disks=disks,
         network_interfaces=_nics(attachment, c.InstanceTemplateNetworkInterfaceArgs),
         guest_accelerators=_accelerators(shape, c.InstanceTemplateGuestAcceleratorArgs),

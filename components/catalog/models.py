@@ -306,6 +306,49 @@ class WorkloadGuidance(Sourced):
     note: Optional[str] = None
 
 
+class SlurmImageFamily(_Model):
+    """A slurm-gcp public image family."""
+
+    family: str
+    os: str
+    arch: str = Field(pattern=r"^(x86_64|arm64)$")
+    signed_gpu_driver: bool  # Secure Boot with GPUs needs signed NVIDIA kernel modules
+
+
+class CpuMachineType(_Model):
+    """A CPU machine type for Slurm controllers, login nodes and CPU partitions."""
+
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    boot_disk_types: list[str] = Field(min_length=1)
+
+
+class SlurmFacts(Sourced):
+    """What the Slurm path needs: the pinned Cluster Toolkit release, slurm-gcp images, CPU machine types."""
+
+    toolkit_release: str
+    toolkit_commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    scripts_path: str
+    image_project: str
+    default_image_family: str
+    image_families: list[SlurmImageFamily] = Field(min_length=1)
+    controller_machine_type: str
+    login_machine_type: str
+    cpu_machine_types: list[CpuMachineType] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _defaults_known(self) -> "SlurmFacts":
+        families = {f.family for f in self.image_families}
+        if self.default_image_family not in families:
+            raise ValueError(f"slurm: default image family {self.default_image_family} is not listed")
+        machines = {m.name for m in self.cpu_machine_types}
+        for role, name in (("controller", self.controller_machine_type), ("login", self.login_machine_type)):
+            if name not in machines:
+                raise ValueError(f"slurm: {role} machine type {name} is not a listed CPU machine type")
+        return self
+
+
 class CatalogData(_Model):
     """The whole data file."""
 
@@ -319,6 +362,7 @@ class CatalogData(_Model):
     tpu_generations: list[TpuGeneration]
     storage: StorageFacts
     cloud_tpu_api: Optional[CloudTpuApi] = None
+    slurm: SlurmFacts
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -350,4 +394,5 @@ class CatalogData(_Model):
             unknown = [g.id for g in self.cloud_tpu_api.generations if g.id not in known]
             if unknown:
                 raise ValueError(f"cloud_tpu_api names unknown TPU generations {unknown}")
+        check("slurm", self.slurm.sources)
         return self

@@ -60,10 +60,10 @@ class CloudMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
         if args.token.endswith("getClientConfig"):
-            return {"project": self.project, "region": self.region, "accessToken": "mock-token", "id": "mock"}, None
+            return {"project": self.project, "region": self.region, "accessToken": "mock-token", "id": "mock"}
         if args.token.endswith("getProject"):
-            return {"projectId": self.project, "number": "123456789012", "name": self.project}, None
-        return {}, None
+            return {"projectId": self.project, "number": "123456789012", "name": self.project}
+        return {}  # a plain dict: pulumi's MockMonitor reads a tuple's second item as a list of failures
 
     def new_resource(self, args: MockResourceArgs) -> tuple[Optional[str], dict]:
         inputs = args.inputs
