@@ -5,7 +5,7 @@ GPU VM written by hand in someone else's stack is understood the same way as one
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from . import labels as contract
 from .catalog import Catalog, GpuFamily, TpuGeneration, catalog, region_of
@@ -23,6 +23,30 @@ VERTEX_POOL = "gcp:vertex/aiDeploymentResourcePool:AiDeploymentResourcePool"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 
 VM_TYPES = (INSTANCE, TEMPLATE, REGION_TEMPLATE)
+VERTEX_TYPES = (VERTEX_PERSISTENT, VERTEX_POOL)
+
+# Accelerator resources whose API has no labels field -> (the resource type that carries their labels,
+# the label on it that names them). The policies link them at stack level (`borrowed_labels`).
+LABELLESS: dict[str, tuple[str, str]] = {VERTEX_POOL: (VERTEX_ENDPOINT, contract.DEPLOYMENT_POOL)}
+
+
+def resource_id(inputs: Mapping[str, Any]) -> str:
+    """The name a resource is known by: the last segment of its `name` input."""
+    return str(inputs.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def borrowed_labels(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[tuple[str, str], dict[str, str]]:
+    """(type, name) of each label-less resource that another resource names -> that resource's labels."""
+    carriers = {carrier: (target, key) for target, (carrier, key) in LABELLESS.items()}
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for resource_type, inputs in resources:
+        if resource_type not in carriers:
+            continue
+        target, key = carriers[resource_type]
+        labels = dict(inputs.get("labels") or {})
+        if labels.get(key):
+            found[(target, str(labels[key]))] = labels
+    return found
 
 
 @dataclass
@@ -241,8 +265,8 @@ def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Opt
     return _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
 
 
-def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> list[AcceleratorUse]:
-    labels = dict(inputs.get("labels") or {})
+def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog, labels: Mapping[str, Any]) -> list[AcceleratorUse]:
+    """Persistent resources: one use per GPU resource pool. Deployment resource pools: their dedicated resources."""
     region = inputs.get("location") or inputs.get("region")
     pools: list[tuple[Mapping[str, Any], int, int]] = []
     if resource_type == VERTEX_PERSISTENT:
@@ -268,10 +292,10 @@ def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> 
             AcceleratorUse(
                 resource_type=resource_type,
                 kind="gpu",
-                labels=labels,
+                labels=dict(labels),
                 machine_type=machine,
                 family=family,
-                gpu=gpu,
+                gpu=family.gpu.compute_engine if family is not None else gpu,  # one name for cost and rules
                 gpus_per_node=count,
                 nodes=max_n,
                 min_nodes=min_n,
@@ -282,8 +306,13 @@ def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> 
     return uses
 
 
-def accelerator_uses(resource_type: str, inputs: Mapping[str, Any], cat: Optional[Catalog] = None) -> list[AcceleratorUse]:
-    """Every accelerator use of one resource (empty when it carries none)."""
+def accelerator_uses(
+    resource_type: str, inputs: Mapping[str, Any], cat: Optional[Catalog] = None, labels: Optional[Mapping[str, Any]] = None
+) -> list[AcceleratorUse]:
+    """Every accelerator use of one resource (empty when it carries none).
+
+    `labels`: the labels a label-less resource borrows from the resource that names it (see LABELLESS).
+    """
     cat = cat or catalog()
     if resource_type in VM_TYPES:
         use = _vm_use(resource_type, inputs, cat)
@@ -294,6 +323,6 @@ def accelerator_uses(resource_type: str, inputs: Mapping[str, Any], cat: Optiona
     if resource_type in (TPU_VM, TPU_QUEUED):
         use = _tpu_use(resource_type, inputs, cat)
         return [use] if use else []
-    if resource_type in (VERTEX_PERSISTENT, VERTEX_POOL):
-        return _vertex_use(resource_type, inputs, cat)
+    if resource_type in VERTEX_TYPES:
+        return _vertex_use(resource_type, inputs, cat, inputs.get("labels") or labels or {})
     return []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import labels as contract
-from .accelerators import AcceleratorUse, accelerator_uses
+from .accelerators import VERTEX_TYPES, AcceleratorUse, accelerator_uses, borrowed_labels, resource_id
 from .catalog import Catalog, catalog, region_of
 from .enums import ProvisioningModel
 
@@ -71,7 +71,9 @@ def _accelerator_cost(use: AcceleratorUse, region: str, cat: Catalog) -> tuple[f
     price, src = cat.node_price(shape, where, model)
     if price is None:
         return 0.0, "", f"no list price for {use.machine_type} in {where}"
-    return price * use.nodes, f"{use.nodes} x {use.machine_type} ({model.value}, {src})", None
+    # Vertex AI bills its own rate card for training and inference; the catalog holds Compute Engine's.
+    basis = ", Compute Engine rate" if use.resource_type in VERTEX_TYPES else ""
+    return price * use.nodes, f"{use.nodes} x {use.machine_type} ({model.value}, {src}{basis})", None
 
 
 def _storage_cost(resource_type: str, inputs: Mapping[str, Any], region: str, cat: Catalog) -> tuple[float, str]:
@@ -112,13 +114,23 @@ def _storage_cost(resource_type: str, inputs: Mapping[str, Any], region: str, ca
     return 0.0, ""
 
 
-def resource_cost(urn: str, resource_type: str, inputs: Mapping[str, Any], region: str, cat: Optional[Catalog] = None) -> ResourceCost:
-    """The hourly list-price cost of one resource (zero for free or use-billed resources)."""
+def resource_cost(
+    urn: str,
+    resource_type: str,
+    inputs: Mapping[str, Any],
+    region: str,
+    cat: Optional[Catalog] = None,
+    linked_labels: Optional[Mapping[str, Any]] = None,
+) -> ResourceCost:
+    """The hourly list-price cost of one resource (zero for free or use-billed resources).
+
+    `linked_labels`: the labels a label-less resource borrows (accelerators.LABELLESS), for its cluster.
+    """
     cat = cat or catalog()
-    labels = inputs.get("labels") or (inputs.get("nodeConfig") or {}).get("resourceLabels") or {}
+    labels = inputs.get("labels") or (inputs.get("nodeConfig") or {}).get("resourceLabels") or linked_labels or {}
     cost = ResourceCost(urn=urn, cluster=labels.get(contract.CLUSTER))
     details = []
-    for use in accelerator_uses(resource_type, inputs, cat):
+    for use in accelerator_uses(resource_type, inputs, cat, labels=linked_labels):
         cost.cluster = cost.cluster or use.labels.get(contract.CLUSTER)
         usd, detail, problem = _accelerator_cost(use, region, cat)
         cost.compute_usd += usd
@@ -146,8 +158,10 @@ def stack_cost(
     by_cluster: dict[str, ClusterCost] = defaultdict(ClusterCost)
     priced: list[ResourceCost] = []
     unpriced: list[str] = []
+    resources = list(resources)
+    links = borrowed_labels((rtype, inputs) for _, rtype, inputs in resources)
     for urn, rtype, inputs in resources:
-        cost = resource_cost(urn, rtype, inputs, region, cat)
+        cost = resource_cost(urn, rtype, inputs, region, cat, links.get((rtype, resource_id(inputs))))
         if cost.hourly_usd or cost.unpriced:
             priced.append(cost)
         unpriced.extend(f"{urn}: {u}" for u in cost.unpriced)

@@ -18,9 +18,12 @@ Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.Com
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine
+    from . import compute_engine, vertex
 
-    builders: dict[ClusterPath, Builder] = {ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec}
+    builders: dict[ClusterPath, Builder] = {
+        ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
+        ClusterPath.VERTEX: vertex.from_spec,
+    }
     return builders
 
 
@@ -29,6 +32,8 @@ def accelerator_networks(env: ResolvedEnvironment) -> list[dict[str, str]]:
     wanted: list[dict[str, str]] = []
     for cl in env.clusters:
         shape = cl.shape
+        if cl.spec.path == ClusterPath.VERTEX:
+            continue  # Vertex AI brings its own GPU networking; it reaches the host VPC only
         if shape is None or shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
             continue
         item = {"family": shape.family.id, "zone": cl.zone}

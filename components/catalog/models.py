@@ -289,6 +289,42 @@ class WorkloadGuidance(Sourced):
     note: Optional[str] = None
 
 
+class VertexPurposeFacts(Sourced):
+    """What Vertex AI offers for one purpose (custom training or online inference), from its compute pages."""
+
+    gpu_machine_types: list[str] = Field(min_length=1)
+    cpu_machine_types: list[str] = Field(default_factory=list)
+    n1_gpu_counts: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
+    gpudirect: dict[str, GpuDirect] = Field(default_factory=dict)
+    reservation_only: list[str] = Field(default_factory=list)
+    min_replicas: dict[str, int] = Field(default_factory=dict)
+
+
+class VertexTrainingFacts(VertexPurposeFacts):
+    """Custom training on persistent resources: machine types, GPUDirect, boot disks."""
+
+    boot_disk_types: list[str] = Field(min_length=1)
+    boot_disk_min_gb: int = Field(ge=1)
+    boot_disk_max_gb: int = Field(ge=1)
+    boot_disk_default_gb: int = Field(ge=1)
+
+
+class VertexPredictionFacts(VertexPurposeFacts):
+    """Online inference on deployment resource pools: machine types, replicas, autoscaling metrics."""
+
+    min_replica_count: int = Field(ge=0)
+    autoscaling_metrics: dict[str, str] = Field(min_length=1)
+    default_autoscaling_target: int = Field(ge=1, le=100)
+
+
+class VertexFacts(_Model):
+    """Vertex AI facts: training and inference compute, and the pages behind its networking and IAM."""
+
+    training: VertexTrainingFacts
+    prediction: VertexPredictionFacts
+    networking_sources: list[str] = Field(min_length=1)
+
+
 class CatalogData(_Model):
     """The whole data file."""
 
@@ -301,6 +337,7 @@ class CatalogData(_Model):
     n1_machine_types: list[N1MachineType]
     tpu_generations: list[TpuGeneration]
     storage: StorageFacts
+    vertex: VertexFacts
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -326,4 +363,16 @@ class CatalogData(_Model):
         st = self.storage
         for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
             check(type(item).__name__, item.sources)
+        vx = self.vertex
+        check("vertex", [*vx.training.sources, *vx.prediction.sources, *vx.networking_sources])
+        machines = {mt.name: fam for fam in self.gpu_families for mt in fam.machine_types}
+        for purpose, facts in (("training", vx.training), ("prediction", vx.prediction)):
+            for name in [*facts.gpu_machine_types, *facts.gpudirect, *facts.reservation_only, *facts.min_replicas]:
+                fam = machines.get(name)
+                if fam is None or not fam.gpu.vertex:
+                    raise ValueError(f"vertex {purpose}: {name} is not a GPU machine type of a family with a Vertex AI accelerator name")
+            known = {g.gpu.vertex for g in self.n1_attachable_gpus}
+            for name, gpus in facts.n1_gpu_counts.items():
+                if set(gpus) - known:
+                    raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
         return self
