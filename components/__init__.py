@@ -20,10 +20,6 @@ _EXPORTS = {
     "StorageArgs": "storage",
     "GpuVmCluster": "compute_engine",
     "GpuVmClusterArgs": "compute_engine",
-    "VertexTraining": "vertex",
-    "VertexTrainingArgs": "vertex",
-    "VertexServing": "vertex",
-    "VertexServingArgs": "vertex",
     "WorkloadArgs": "args",
     "ProvisioningArgs": "args",
     "NetworkAttachmentArgs": "args",
@@ -35,6 +31,10 @@ _EXPORTS = {
     "Framework": "enums",
     "NicType": "enums",
     "SpecError": "spec",
+    "VertexTraining": "vertex",
+    "VertexTrainingArgs": "vertex",
+    "VertexServing": "vertex",
+    "VertexServingArgs": "vertex",
 }
 
 __all__ = sorted(_EXPORTS)

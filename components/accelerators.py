@@ -26,27 +26,27 @@ VM_TYPES = (INSTANCE, TEMPLATE, REGION_TEMPLATE)
 VERTEX_TYPES = (VERTEX_PERSISTENT, VERTEX_POOL)
 
 # Accelerator resources whose API has no labels field -> (the resource type that carries their labels,
-# the label on it that names them). The policies link them at stack level (`borrowed_labels`).
+# the label on it that names them). Stack-level checks and the cost lend them those labels.
 LABELLESS: dict[str, tuple[str, str]] = {VERTEX_POOL: (VERTEX_ENDPOINT, contract.DEPLOYMENT_POOL)}
 
 
-def resource_id(inputs: Mapping[str, Any]) -> str:
-    """The name a resource is known by: the last segment of its `name` input."""
-    return str(inputs.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
-
-
-def borrowed_labels(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[tuple[str, str], dict[str, str]]:
-    """(type, name) of each label-less resource that another resource names -> that resource's labels."""
+def with_borrowed_labels(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """Each resource's inputs; a label-less one named by another resource gets that resource's labels."""
+    resources = list(resources)
     carriers = {carrier: (target, key) for target, (carrier, key) in LABELLESS.items()}
-    found: dict[tuple[str, str], dict[str, str]] = {}
+    lent: dict[tuple[str, str], dict[str, Any]] = {}
     for resource_type, inputs in resources:
-        if resource_type not in carriers:
-            continue
-        target, key = carriers[resource_type]
-        labels = dict(inputs.get("labels") or {})
-        if labels.get(key):
-            found[(target, str(labels[key]))] = labels
-    return found
+        if resource_type in carriers:
+            target, key = carriers[resource_type]
+            labels = dict(inputs.get("labels") or {})
+            if labels.get(key):
+                lent[(target, str(labels[key]))] = labels
+    out: list[Mapping[str, Any]] = []
+    for resource_type, inputs in resources:
+        name = str(inputs.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
+        labels = lent.get((resource_type, name)) if resource_type in LABELLESS and not inputs.get("labels") else None
+        out.append({**inputs, "labels": labels} if labels else inputs)
+    return out
 
 
 @dataclass
@@ -265,8 +265,8 @@ def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Opt
     return _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
 
 
-def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog, labels: Mapping[str, Any]) -> list[AcceleratorUse]:
-    """Persistent resources: one use per GPU resource pool. Deployment resource pools: their dedicated resources."""
+def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> list[AcceleratorUse]:
+    labels = dict(inputs.get("labels") or {})
     region = inputs.get("location") or inputs.get("region")
     pools: list[tuple[Mapping[str, Any], int, int]] = []
     if resource_type == VERTEX_PERSISTENT:
@@ -292,7 +292,7 @@ def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog, lab
             AcceleratorUse(
                 resource_type=resource_type,
                 kind="gpu",
-                labels=dict(labels),
+                labels=labels,
                 machine_type=machine,
                 family=family,
                 gpu=family.gpu.compute_engine if family is not None else gpu,  # one name for cost and rules
@@ -306,13 +306,8 @@ def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog, lab
     return uses
 
 
-def accelerator_uses(
-    resource_type: str, inputs: Mapping[str, Any], cat: Optional[Catalog] = None, labels: Optional[Mapping[str, Any]] = None
-) -> list[AcceleratorUse]:
-    """Every accelerator use of one resource (empty when it carries none).
-
-    `labels`: the labels a label-less resource borrows from the resource that names it (see LABELLESS).
-    """
+def accelerator_uses(resource_type: str, inputs: Mapping[str, Any], cat: Optional[Catalog] = None) -> list[AcceleratorUse]:
+    """Every accelerator use of one resource (empty when it carries none)."""
     cat = cat or catalog()
     if resource_type in VM_TYPES:
         use = _vm_use(resource_type, inputs, cat)
@@ -323,6 +318,6 @@ def accelerator_uses(
     if resource_type in (TPU_VM, TPU_QUEUED):
         use = _tpu_use(resource_type, inputs, cat)
         return [use] if use else []
-    if resource_type in VERTEX_TYPES:
-        return _vertex_use(resource_type, inputs, cat, inputs.get("labels") or labels or {})
+    if resource_type in (VERTEX_PERSISTENT, VERTEX_POOL):
+        return _vertex_use(resource_type, inputs, cat)
     return []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import labels as contract
-from .accelerators import VERTEX_TYPES, AcceleratorUse, accelerator_uses, borrowed_labels, resource_id
+from .accelerators import VERTEX_TYPES, AcceleratorUse, accelerator_uses, with_borrowed_labels
 from .catalog import Catalog, catalog, region_of
 from .enums import ProvisioningModel
 
@@ -114,23 +114,13 @@ def _storage_cost(resource_type: str, inputs: Mapping[str, Any], region: str, ca
     return 0.0, ""
 
 
-def resource_cost(
-    urn: str,
-    resource_type: str,
-    inputs: Mapping[str, Any],
-    region: str,
-    cat: Optional[Catalog] = None,
-    linked_labels: Optional[Mapping[str, Any]] = None,
-) -> ResourceCost:
-    """The hourly list-price cost of one resource (zero for free or use-billed resources).
-
-    `linked_labels`: the labels a label-less resource borrows (accelerators.LABELLESS), for its cluster.
-    """
+def resource_cost(urn: str, resource_type: str, inputs: Mapping[str, Any], region: str, cat: Optional[Catalog] = None) -> ResourceCost:
+    """The hourly list-price cost of one resource (zero for free or use-billed resources)."""
     cat = cat or catalog()
-    labels = inputs.get("labels") or (inputs.get("nodeConfig") or {}).get("resourceLabels") or linked_labels or {}
+    labels = inputs.get("labels") or (inputs.get("nodeConfig") or {}).get("resourceLabels") or {}
     cost = ResourceCost(urn=urn, cluster=labels.get(contract.CLUSTER))
     details = []
-    for use in accelerator_uses(resource_type, inputs, cat, labels=linked_labels):
+    for use in accelerator_uses(resource_type, inputs, cat):
         cost.cluster = cost.cluster or use.labels.get(contract.CLUSTER)
         usd, detail, problem = _accelerator_cost(use, region, cat)
         cost.compute_usd += usd
@@ -159,9 +149,10 @@ def stack_cost(
     priced: list[ResourceCost] = []
     unpriced: list[str] = []
     resources = list(resources)
-    links = borrowed_labels((rtype, inputs) for _, rtype, inputs in resources)
-    for urn, rtype, inputs in resources:
-        cost = resource_cost(urn, rtype, inputs, region, cat, links.get((rtype, resource_id(inputs))))
+    # A label-less resource (a deployment resource pool) counts for the cluster of the resource naming it.
+    lent = with_borrowed_labels((rtype, inputs) for _, rtype, inputs in resources)
+    for (urn, rtype, _), inputs in zip(resources, lent):
+        cost = resource_cost(urn, rtype, inputs, region, cat)
         if cost.hourly_usd or cost.unpriced:
             priced.append(cost)
         unpriced.extend(f"{urn}: {u}" for u in cost.unpriced)

@@ -30,9 +30,8 @@ def node_service_account(
     parent: pulumi.Resource,
     roles: Sequence[str] = NODE_ROLES,
     buckets: Sequence[pulumi.Input[str]] = (),
-    bucket_role: str = BUCKET_ROLE,
 ) -> NodeIdentity:
-    """A dedicated service account with `roles` on the project and `bucket_role` on each of `buckets`."""
+    """A dedicated service account with `roles` on the project and object access to `buckets`."""
     opts = pulumi.ResourceOptions(parent=parent)
     account = gcp.serviceaccount.Account(
         f"{name}-sa",
@@ -51,7 +50,7 @@ def node_service_account(
             opts=opts,
         )
     for i, bucket in enumerate(buckets):
-        gcp.storage.BucketIAMMember(f"{name}-bucket-{i}", bucket=bucket, role=bucket_role, member=member, opts=opts)
+        gcp.storage.BucketIAMMember(f"{name}-bucket-{i}", bucket=bucket, role=BUCKET_ROLE, member=member, opts=opts)
     return NodeIdentity(account=account, email=account.email, member=member)
 
 

@@ -132,6 +132,28 @@ def _wiring_problems(args: dict, options: VertexOptions, mode: VertexMode, add) 
                 add("vertex.pscInterfaceCidr", f"{options.psc_interface_cidr} overlaps {used}, already used in the VPC")
 
 
+class VertexCluster(pulumi.ComponentResource):
+    """What both Vertex AI components are: args checked before anything is registered, a project, a machine spec."""
+
+    service_account: pulumi.Output[str]
+    """Email of the dedicated account the cluster's workloads run as."""
+    machine_type: pulumi.Output[str]
+    """Machine type of the accelerator replicas."""
+    accelerator_type: pulumi.Output[str]
+    """Accelerator enum of the accelerator replicas, as Vertex AI names it."""
+
+    def __init__(self, component: str, mode: VertexMode, name: str, args: dict, opts: Optional[pulumi.ResourceOptions]):
+        self.args = dict(args)
+        self.resolved, self.plan = resolve_vertex(component, name, self.args, mode)
+        super().__init__(f"ai-clusters:index:{component}", name, {}, opts)
+        self.project: pulumi.Input[str] = self.args.get("project") or gcp.config.project
+        self.machine_type = pulumi.Output.from_input(self.plan.machine.machine_type)
+        self.accelerator_type = pulumi.Output.from_input(self.plan.machine.accelerator or "")
+
+    def common_outputs(self) -> dict[str, pulumi.Output]:
+        return {"service_account": self.service_account, "machine_type": self.machine_type, "accelerator_type": self.accelerator_type}
+
+
 def vertex_labels(resolved: ResolvedCluster, plan: VertexPlan) -> dict[str, str]:
     """The contract labels, at the cluster's full scale."""
     return cluster_labels(resolved, min_replicas=plan.min_nodes, nodes=plan.max_nodes)
@@ -194,16 +216,15 @@ def workload_identity(
     bucket: Optional[pulumi.Input[str]],
     bucket_role: str,
 ) -> NodeIdentity:
-    """The dedicated account the cluster's workloads run as."""
-    return node_service_account(
-        name,
-        display=f"ai-clusters {resolved.environment}/{name} Vertex AI {what}",
-        project=project,
-        parent=parent,
-        roles=roles,
-        buckets=[bucket] if bucket else [],
-        bucket_role=bucket_role,
+    """The dedicated account the cluster's workloads run as, with `bucket_role` on the cluster's bucket only."""
+    identity = node_service_account(
+        name, display=f"ai-clusters {resolved.environment}/{name} Vertex AI {what}", project=project, parent=parent, roles=roles
     )
+    if bucket:
+        gcp.storage.BucketIAMMember(
+            f"{name}-bucket", bucket=bucket, role=bucket_role, member=identity.member, opts=pulumi.ResourceOptions(parent=parent)
+        )
+    return identity
 
 
 def resource_id(resolved: ResolvedCluster, suffix: str = "") -> str:
@@ -214,6 +235,7 @@ def resource_id(resolved: ResolvedCluster, suffix: str = "") -> str:
 __all__ = [
     "ServiceAgent",
     "VertexArgs",
+    "VertexCluster",
     "VertexOptionsArgs",
     "VertexPoolArgs",
     "network_path",

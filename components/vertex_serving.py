@@ -23,6 +23,7 @@ from .vertex_common import (
     WORKLOAD_ROLES,
     ServiceAgent,
     VertexArgs,
+    VertexCluster,
     network_path,
     resolve_vertex,
     resource_id,
@@ -37,7 +38,7 @@ class VertexServingArgs(VertexArgs):
     """Args of VertexServing (workload.kind inference; workload.latencyMs makes it latency-bound)."""
 
 
-class VertexServing(pulumi.ComponentResource):
+class VertexServing(VertexCluster):
     """A private or dedicated Vertex AI endpoint and its deployment resource pool on accelerators."""
 
     endpoint_id: pulumi.Output[str]
@@ -50,22 +51,14 @@ class VertexServing(pulumi.ComponentResource):
     """The deployment resource pool's id."""
     resource_pool_name: pulumi.Output[str]
     """Full resource name of the pool: DeployModel's shared_resources."""
-    service_account: pulumi.Output[str]
-    """Email of the account deployed models should serve as."""
-    machine_type: pulumi.Output[str]
-    """Machine type of every replica."""
-    accelerator_type: pulumi.Output[str]
-    """Accelerator enum of every replica."""
     min_replicas: pulumi.Output[int]
     """Replicas always kept."""
     max_replicas: pulumi.Output[int]
     """Most replicas autoscaling adds."""
 
     def __init__(self, name: str, args: VertexServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        resolved, plan = resolve_vertex("VertexServing", name, args, VertexMode.SERVING)
-        super().__init__("ai-clusters:index:VertexServing", name, {}, opts)
-        project = args.get("project") or gcp.config.project
+        super().__init__("VertexServing", VertexMode.SERVING, name, args, opts)
+        args, resolved, plan, project = self.args, self.resolved, self.plan, self.project
         region = resolved.region
         m = plan.machine
 
@@ -131,8 +124,6 @@ class VertexServing(pulumi.ComponentResource):
         self.resource_pool_id = pulumi.Output.from_input(pool_id)
         self.resource_pool_name = pool.id
         self.service_account = identity.email
-        self.machine_type = pulumi.Output.from_input(m.machine_type)
-        self.accelerator_type = pulumi.Output.from_input(m.accelerator or "")
         self.min_replicas = pulumi.Output.from_input(plan.min_nodes)
         self.max_replicas = pulumi.Output.from_input(plan.max_nodes)
         self.endpoint, self.pool = endpoint, pool
@@ -143,11 +134,9 @@ class VertexServing(pulumi.ComponentResource):
                 "endpoint_address": self.endpoint_address,
                 "resource_pool_id": self.resource_pool_id,
                 "resource_pool_name": self.resource_pool_name,
-                "service_account": self.service_account,
-                "machine_type": self.machine_type,
-                "accelerator_type": self.accelerator_type,
                 "min_replicas": self.min_replicas,
                 "max_replicas": self.max_replicas,
+                **self.common_outputs(),
             }
         )
 

@@ -21,6 +21,7 @@ from .vertex_common import (
     WORKLOAD_ROLES,
     ServiceAgent,
     VertexArgs,
+    VertexCluster,
     network_path,
     resolve_vertex,
     resource_id,
@@ -36,7 +37,7 @@ class VertexTrainingArgs(VertexArgs):
     """Args of VertexTraining (workload.kind pretraining, finetuning or hpc)."""
 
 
-class VertexTraining(pulumi.ComponentResource):
+class VertexTraining(VertexCluster):
     """A persistent Vertex AI training cluster: resource pools, private networking, TensorBoard, staging bucket."""
 
     persistent_resource_id: pulumi.Output[str]
@@ -47,24 +48,16 @@ class VertexTraining(pulumi.ComponentResource):
     """gs:// URL of the staging and checkpoint bucket (empty when none)."""
     tensorboard: pulumi.Output[str]
     """Resource name of the Vertex AI TensorBoard (empty when off)."""
-    service_account: pulumi.Output[str]
-    """Email of the account training jobs must run as (--service-account)."""
     custom_job_command: pulumi.Output[str]
     """An example `gcloud ai custom-jobs create` on this cluster (replace IMAGE_URI)."""
     custom_job_config: pulumi.Output[str]
     """The same job as a CustomJobSpec YAML for --config, with TensorBoard and output directory."""
-    machine_type: pulumi.Output[str]
-    """Machine type of the accelerator pool."""
-    accelerator_type: pulumi.Output[str]
-    """Accelerator enum of the accelerator pool."""
     replica_count: pulumi.Output[int]
     """Replicas the accelerator pool starts with."""
 
     def __init__(self, name: str, args: VertexTrainingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        resolved, plan = resolve_vertex("VertexTraining", name, args, VertexMode.TRAINING)
-        super().__init__("ai-clusters:index:VertexTraining", name, {}, opts)
-        project = args.get("project") or gcp.config.project
+        super().__init__("VertexTraining", VertexMode.TRAINING, name, args, opts)
+        args, resolved, plan, project = self.args, self.resolved, self.plan, self.project
         region = resolved.region
         labels = vertex_labels(resolved, plan)
         bucket = args.get("bucket")
@@ -131,8 +124,6 @@ class VertexTraining(pulumi.ComponentResource):
         job = _JobExample(name, region, pr_id, plan)
         self.custom_job_command = pulumi.Output.all(project, identity.email, network).apply(lambda v: job.command(v[0], v[1], v[2]))
         self.custom_job_config = pulumi.Output.all(identity.email, network, self.tensorboard, staging, attachment).apply(lambda v: job.config(*v))
-        self.machine_type = pulumi.Output.from_input(plan.machine.machine_type)
-        self.accelerator_type = pulumi.Output.from_input(plan.machine.accelerator or "")
         self.replica_count = pulumi.Output.from_input(plan.pools[0].replicas)
         self.cluster = cluster
         self.register_outputs(
@@ -141,12 +132,10 @@ class VertexTraining(pulumi.ComponentResource):
                 "persistent_resource_name": self.persistent_resource_name,
                 "staging_bucket": self.staging_bucket,
                 "tensorboard": self.tensorboard,
-                "service_account": self.service_account,
                 "custom_job_command": self.custom_job_command,
                 "custom_job_config": self.custom_job_config,
-                "machine_type": self.machine_type,
-                "accelerator_type": self.accelerator_type,
                 "replica_count": self.replica_count,
+                **self.common_outputs(),
             }
         )
 

@@ -280,15 +280,6 @@ class StorageFacts(_Model):
     cloud_storage: CloudStorageFacts
 
 
-class WorkloadGuidance(Sourced):
-    """Which families Google Cloud recommends for a workload kind, best first."""
-
-    kind: WorkloadKind
-    gpu_families: list[str]
-    tpu: bool
-    note: Optional[str] = None
-
-
 class VertexPurposeFacts(Sourced):
     """What Vertex AI offers for one purpose (custom training or online inference), from its compute pages."""
 
@@ -324,6 +315,29 @@ class VertexFacts(_Model):
     prediction: VertexPredictionFacts
     networking_sources: list[str] = Field(min_length=1)
 
+    def check_against(self, families: list[GpuFamily], n1_gpus: list["AttachableGpu"], check) -> None:
+        """Every machine type named is a GPU machine type whose family Vertex AI names; every source is listed."""
+        check("vertex", [*self.training.sources, *self.prediction.sources, *self.networking_sources])
+        machines = {mt.name: fam for fam in families for mt in fam.machine_types}
+        known = {g.gpu.vertex for g in n1_gpus}
+        for purpose, facts in (("training", self.training), ("prediction", self.prediction)):
+            for name in [*facts.gpu_machine_types, *facts.gpudirect, *facts.reservation_only, *facts.min_replicas]:
+                fam = machines.get(name)
+                if fam is None or not fam.gpu.vertex:
+                    raise ValueError(f"vertex {purpose}: {name} is not a GPU machine type of a family with a Vertex AI accelerator name")
+            for name, gpus in facts.n1_gpu_counts.items():
+                if set(gpus) - known:
+                    raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
+
+
+class WorkloadGuidance(Sourced):
+    """Which families Google Cloud recommends for a workload kind, best first."""
+
+    kind: WorkloadKind
+    gpu_families: list[str]
+    tpu: bool
+    note: Optional[str] = None
+
 
 class CatalogData(_Model):
     """The whole data file."""
@@ -331,13 +345,13 @@ class CatalogData(_Model):
     read_on: datetime.date
     sources: dict[str, Source]
     guidance: list[WorkloadGuidance]
+    vertex: VertexFacts
     gpu_families: list[GpuFamily]
     n1_attachable_gpus: list[AttachableGpu]
     n1_defaults: N1Defaults
     n1_machine_types: list[N1MachineType]
     tpu_generations: list[TpuGeneration]
     storage: StorageFacts
-    vertex: VertexFacts
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -356,6 +370,7 @@ class CatalogData(_Model):
         for gpu in self.n1_attachable_gpus:
             check(gpu.gpu.compute_engine, gpu.sources)
         check("n1_defaults", self.n1_defaults.sources)
+        self.vertex.check_against(self.gpu_families, self.n1_attachable_gpus, check)
         for gen in self.tpu_generations:
             check(gen.id, gen.sources)
         for g in self.guidance:
@@ -363,16 +378,4 @@ class CatalogData(_Model):
         st = self.storage
         for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
             check(type(item).__name__, item.sources)
-        vx = self.vertex
-        check("vertex", [*vx.training.sources, *vx.prediction.sources, *vx.networking_sources])
-        machines = {mt.name: fam for fam in self.gpu_families for mt in fam.machine_types}
-        for purpose, facts in (("training", vx.training), ("prediction", vx.prediction)):
-            for name in [*facts.gpu_machine_types, *facts.gpudirect, *facts.reservation_only, *facts.min_replicas]:
-                fam = machines.get(name)
-                if fam is None or not fam.gpu.vertex:
-                    raise ValueError(f"vertex {purpose}: {name} is not a GPU machine type of a family with a Vertex AI accelerator name")
-            known = {g.gpu.vertex for g in self.n1_attachable_gpus}
-            for name, gpus in facts.n1_gpu_counts.items():
-                if set(gpus) - known:
-                    raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
         return self

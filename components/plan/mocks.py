@@ -58,13 +58,12 @@ class CloudMocks(Mocks):
         n = next(self._ips)
         return f"10.0.{n // 250}.{n % 250 + 2}"
 
-    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
-        # The engine iterates the failures list, so it is empty rather than None.
+    def call(self, args: MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
         if args.token.endswith("getClientConfig"):
-            return {"project": self.project, "region": self.region, "accessToken": "mock-token", "id": "mock"}, []
+            return {"project": self.project, "region": self.region, "accessToken": "mock-token", "id": "mock"}
         if args.token.endswith("getProject"):
-            return {"projectId": self.project, "number": "123456789012", "name": self.project}, []
-        return {}, []
+            return {"projectId": self.project, "number": "123456789012", "name": self.project}
+        return {}  # a plain dict: pulumi's MockMonitor reads a tuple's second item as a list of failures
 
     def new_resource(self, args: MockResourceArgs) -> tuple[Optional[str], dict]:
         inputs = args.inputs

@@ -4,7 +4,7 @@
 call them directly. A rule returns violation messages; it never raises on odd input.
 """
 
-from .base import Resource, Rule, Violation, link_labels
+from .base import Resource, Rule, Violation
 from .catalog_rules import (
     ACCELERATOR_WASTE,
     HPC_TIER,
@@ -14,7 +14,7 @@ from .catalog_rules import (
     TPU_SHAPE,
     WORKLOAD_DECLARED,
 )
-from .linked_rules import workload_by_reference
+from .linked_rules import link_labels, workload_by_reference
 from .platform_rules import (
     BUDGET_AND_ENVIRONMENT,
     DATA_SURVIVES,

@@ -1,11 +1,11 @@
 """What a rule sees (a resource) and what it is (name, level, remediation, config schema)."""
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from collections.abc import Sequence
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from ..accelerators import AcceleratorUse, accelerator_uses, borrowed_labels, resource_id
+from ..accelerators import AcceleratorUse, accelerator_uses
 
 
 @dataclass
@@ -18,29 +18,18 @@ class Resource:
     props: Mapping[str, Any]
     protect: bool = False
     parent: Optional[str] = None
-    linked_labels: Optional[Mapping[str, Any]] = None  # a label-less resource's labels, borrowed at stack level
 
     @cached_property
     def uses(self) -> list[AcceleratorUse]:
         try:
-            return accelerator_uses(self.type, self.props, labels=self.linked_labels)
+            return accelerator_uses(self.type, self.props)
         except Exception:  # noqa: BLE001 - odd hand-written input must not crash the pack
             return []
 
     @property
     def labels(self) -> Mapping[str, Any]:
         props = self.props
-        own = props.get("labels") or (props.get("nodeConfig") or {}).get("resourceLabels") or props.get("resourceLabels")
-        return own or self.linked_labels or {}
-
-
-def link_labels(resources: list[Resource]) -> list[Resource]:
-    """The resources, each label-less one (a Vertex AI deployment resource pool) with the labels of the resource naming it."""
-    found = borrowed_labels((r.type, r.props) for r in resources)
-    return [
-        replace(r, linked_labels=found[(r.type, resource_id(r.props))]) if (r.type, resource_id(r.props)) in found else r
-        for r in resources
-    ]
+        return props.get("labels") or (props.get("nodeConfig") or {}).get("resourceLabels") or props.get("resourceLabels") or {}
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ TPU_SHAPE = Rule(
 
 
 def _declared(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
-    if not r.uses or (r.type in LABELLESS and r.linked_labels is None):
+    if not r.uses or (r.type in LABELLESS and not r.labels):
         return  # a resource without a labels field is checked at stack level (workload-by-reference)
     missing = contract.missing(r.labels)
     if missing:

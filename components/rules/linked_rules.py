@@ -6,10 +6,17 @@ link, so this stack rule runs the mandatory per-resource rules over each such re
 labels it borrows, and reports a label-less accelerator resource that nothing names.
 """
 
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..accelerators import LABELLESS
+from ..accelerators import LABELLESS, with_borrowed_labels
 from .base import Resource, Rule, Violation
+
+
+def link_labels(resources: list[Resource]) -> list[Resource]:
+    """The resources as stack checks see them: each label-less one with the labels of the resource naming it."""
+    props = with_borrowed_labels((r.type, r.props) for r in resources)
+    return [r if p is r.props else replace(r, props=p) for r, p in zip(resources, props)]
 
 
 def _short(resource_type: str) -> str:
@@ -23,7 +30,7 @@ def workload_by_reference(rules: Callable[[], Sequence[Rule]]) -> Rule:
         for r in resources:
             if r.type not in LABELLESS or not r.uses:
                 continue
-            if r.linked_labels is None:
+            if not r.labels:
                 carrier, key = LABELLESS[r.type]
                 yield Violation(
                     f"workload-declared: {_short(r.type)} {r.name} has no labels field and no {_short(carrier)} names it in "

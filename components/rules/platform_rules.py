@@ -243,7 +243,7 @@ def _budget(resources: list[Resource], cfg: Mapping[str, Any]) -> Iterable[Viola
                 if fid is not None and fid not in allowed:
                     yield Violation(f"{env} may not create {fid} ({use.machine_type or use.tpu_type}); allowed there: {', '.join(allowed) or 'none'}", r.urn)
         region = str(r.props.get("region") or "") or "us-central1"
-        hourly[env] += resource_cost(r.urn, r.type, r.props, region, linked_labels=r.linked_labels).hourly_usd
+        hourly[env] += resource_cost(r.urn, r.type, r.props, region).hourly_usd
     for env, usd in sorted(hourly.items()):
         budget = (environments.get(env) or {}).get("hourlyBudgetUsd")
         if budget is not None and usd > float(budget):
