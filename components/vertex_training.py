@@ -23,7 +23,6 @@ from .vertex_common import (
     VertexArgs,
     VertexCluster,
     network_path,
-    resolve_vertex,
     resource_id,
     vertex_labels,
     workload_identity,

@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from ai_clusters import ClusterNetwork, VertexServing, VertexTraining
+from ai_clusters import VertexServing, VertexTraining
 from ai_clusters.accelerators import VERTEX_ENDPOINT, VERTEX_PERSISTENT, VERTEX_POOL, accelerator_uses, with_borrowed_labels
 from ai_clusters.catalog import catalog, region_of
 from ai_clusters.catalog.models import CatalogData
@@ -197,6 +197,13 @@ def test_program_builds_training_or_serving_from_the_workload():
     assert not any(r.type == "gcp:compute/network:Network" and "gpu" in r.name for r in plan.resources), "Vertex brings its own GPU networking"
     plan = make_plan("vertex-finetune", ROOT)
     assert "ai-clusters:index:VertexTraining" in {r.type for r in plan.resources}
+
+
+def test_the_advisor_picks_a_machine_vertex_ai_offers_for_the_purpose():
+    args = {"environment": "test", "region": "us-central1", "network": HOST, "workload": {"kind": "inference", "accelerators": 8, "model_params_b": 70}}
+    reg, out = build(VertexServing, "auto", args, ("machine_type",))
+    assert out["machine_type"] in catalog().vertex_facts("prediction").gpu_machine_types
+    assert out["machine_type"] != "a3-megagpu-8g"  # the first fit on Compute Engine, not offered for online inference
 
 
 # ---- bad input ---------------------------------------------------------------------------------

@@ -262,7 +262,23 @@ def _networking(add: Add, opts: "VertexOptions", mode: VertexMode) -> tuple[Vert
     return net, endpoint
 
 
-def plan_vertex(resolved: "ResolvedCluster", mode: Optional[VertexMode], add: Add, cat: Optional[Catalog] = None) -> Optional[VertexPlan]:
+@dataclass
+class _Context:
+    """What the training and serving halves of plan_vertex share."""
+
+    opts: VertexOptions
+    cat: Catalog
+    report: Add
+    mode: VertexMode
+    machine: Optional[VertexMachine]
+    networking: VertexNetworking
+    endpoint: Optional[VertexEndpoint]
+    nodes: int
+    kind: WorkloadKind
+    latency_ms: Optional[int]
+
+
+def plan_vertex(resolved: "ResolvedCluster", mode: VertexMode, add: Add, cat: Optional[Catalog] = None) -> Optional[VertexPlan]:
     """Check a resolved Vertex AI cluster against the catalog's Vertex facts and decide its settings.
 
     Every problem goes to `add(key, message)`; the plan is None when there was one.
@@ -271,7 +287,6 @@ def plan_vertex(resolved: "ResolvedCluster", mode: Optional[VertexMode], add: Ad
     spec = resolved.spec
     opts = spec.vertex or VertexOptions()
     work = spec.workload
-    mode = mode or opts.mode or default_mode(work.kind)
     problems: list[str] = []
 
     def report(key: str, message: str) -> None:
@@ -280,11 +295,9 @@ def plan_vertex(resolved: "ResolvedCluster", mode: Optional[VertexMode], add: Ad
 
     if opts.mode is not None and opts.mode != mode:
         report("vertex.mode", f"this component builds {mode.value} clusters, not {opts.mode.value}")
-    wanted = default_mode(work.kind)
-    if mode != wanted:
+    if mode != default_mode(work.kind):
         report("workload.kind", f"Vertex AI {mode.value} is for {'inference' if mode == VertexMode.SERVING else 'training'} workloads, not {work.kind.value}")
-    other = SERVING_ONLY if mode == VertexMode.TRAINING else TRAINING_ONLY
-    for name in other:
+    for name in SERVING_ONLY if mode == VertexMode.TRAINING else TRAINING_ONLY:
         if getattr(opts, name) not in (None, []):
             report(f"vertex.{to_camel(name)}", f"applies to Vertex AI {'serving' if mode == VertexMode.TRAINING else 'training'}, not {mode.value}")
     _provisioning(report, mode, spec.provisioning.model, work.latency_ms)
@@ -293,95 +306,104 @@ def plan_vertex(resolved: "ResolvedCluster", mode: Optional[VertexMode], add: Ad
         if key_region != resolved.region:
             report("vertex.kmsKey", f"the key is in {key_region}; Vertex AI needs a key in the resource's region {resolved.region}")
     networking, endpoint = _networking(report, opts, mode)
-
-    shape = resolved.shape
-    if shape is None:
+    if resolved.shape is None:
         report("machineType", "Vertex AI clusters run on GPU machine types")
         return None
-    purpose = "training" if mode == VertexMode.TRAINING else "prediction"
-    accelerator = opts.accelerator_type
-    count = opts.accelerator_count
-    machine: Optional[VertexMachine] = None
-    if shape.attached and accelerator is not None and accelerator != shape.gpu.vertex:
-        report("vertex.acceleratorType", f"{accelerator} is not the cluster's gpu {spec.gpu} ({shape.gpu.vertex})")
-    elif shape.attached and count is not None and count != shape.gpus:
-        report("vertex.acceleratorCount", f"{count} is not the cluster's gpusPerNode {shape.gpus}")
-    else:
-        if shape.attached:
-            accelerator, count = shape.gpu.vertex, shape.gpus
-        machine = _machine(report, cat, purpose, shape.machine_type, accelerator, count)
-    if machine is not None and machine.accelerator is None:
-        report("machineType", f"{shape.machine_type} carries no accelerator; Vertex AI clusters here run on GPUs")
-        machine = None
-    facts = cat.vertex_facts(purpose)
-    nodes = resolved.nodes
+    ctx = _Context(
+        opts, cat, report, mode, _cluster_machine(report, cat, resolved, opts, mode), networking, endpoint, resolved.nodes, work.kind, work.latency_ms
+    )
+    plan = _training_plan(ctx) if mode == VertexMode.TRAINING else _serving_plan(ctx)
+    return None if problems else plan
 
-    if mode == VertexMode.TRAINING:
-        if machine is not None and machine.machine_type in facts.reservation_only:
-            report("machineType", f"{machine.machine_type} on Vertex AI needs a shared reservation, which persistent resources cannot consume")
-        low, high = _replicas(report, nodes, opts.min_replicas, opts.max_replicas, "vertex.")
-        most = high or nodes
-        if machine is not None and most > 1 and work.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING) and machine.machine_type not in facts.gpudirect:
-            report(
-                "vertex.maxReplicas" if high else "nodes",
-                f"{most} replicas of {machine.machine_type} for {work.kind.value}: Vertex AI training sets up GPUDirect only on "
-                f"{one_of(facts.gpudirect)}; use one of them, or one replica",
-            )
-        pools: list[VertexPool] = []
-        if machine is not None:
-            size, disk = _boot_disk(report, cat, machine, opts.boot_disk_gb, opts.boot_disk_type, "vertex.")
-            pools.append(VertexPool(machine, nodes, low, high, size, disk))
-        for i, extra in enumerate(opts.pools):
-            prefix = f"vertex.pools[{i}]."
-            m = _machine(report, cat, purpose, extra.machine_type, None, None, prefix)
-            if m is not None and m.accelerator is not None:
-                report(f"{prefix}machineType", f"extra pools run on CPU machine types; {m.machine_type} carries {m.count} x {m.accelerator}")
-                m = None
-            p_low, p_high = _replicas(report, extra.replicas, extra.min_replicas, extra.max_replicas, prefix)
-            if m is not None:
-                size, disk = _boot_disk(report, cat, m, extra.boot_disk_gb, extra.boot_disk_type, prefix)
-                pools.append(VertexPool(m, extra.replicas, p_low, p_high, size, disk))
-        if problems or machine is None:
+
+def _cluster_machine(report: Add, cat: Catalog, resolved: "ResolvedCluster", opts: VertexOptions, mode: VertexMode) -> Optional[VertexMachine]:
+    """The cluster's machine spec for Vertex AI: the accelerator enum and count that fit its machine type."""
+    shape = resolved.shape
+    assert shape is not None
+    accelerator, count = opts.accelerator_type, opts.accelerator_count
+    if shape.attached:  # N1: the cluster's gpu and gpusPerNode decide; the options may only repeat them
+        if accelerator is not None and accelerator != shape.gpu.vertex:
+            report("vertex.acceleratorType", f"{accelerator} is not the cluster's gpu {resolved.spec.gpu} ({shape.gpu.vertex})")
             return None
-        return VertexPlan(
-            mode=mode,
-            machine=machine,
-            networking=networking,
-            min_nodes=low or nodes,
-            max_nodes=most,
-            kms_key=opts.kms_key,
-            pools=pools,
-            tensorboard=True if opts.tensorboard is None else opts.tensorboard,
-            psc_interface_cidr=opts.psc_interface_cidr,
-            network_attachment=opts.network_attachment,
-        )
+        if count is not None and count != shape.gpus:
+            report("vertex.acceleratorCount", f"{count} is not the cluster's gpusPerNode {shape.gpus}")
+            return None
+        accelerator, count = shape.gpu.vertex, shape.gpus
+    purpose = "training" if mode == VertexMode.TRAINING else "prediction"
+    return _machine(report, cat, purpose, shape.machine_type, accelerator, count)
 
-    prediction = cat.data.vertex.prediction
-    machine_floor = facts.min_replicas.get(machine.machine_type, 0) if machine is not None else 0
-    low = max(prediction.min_replica_count, machine_floor) if opts.min_replicas is None else opts.min_replicas
-    high = opts.max_replicas if opts.max_replicas is not None else max(nodes, low)
+
+def _training_plan(ctx: _Context) -> Optional[VertexPlan]:
+    opts, cat, report, machine = ctx.opts, ctx.cat, ctx.report, ctx.machine
+    facts = cat.vertex_facts("training")
+    if machine is not None and machine.machine_type in facts.reservation_only:
+        report("machineType", f"{machine.machine_type} on Vertex AI needs a shared reservation, which persistent resources cannot consume")
+    low, high = _replicas(report, ctx.nodes, opts.min_replicas, opts.max_replicas, "vertex.")
+    most = high or ctx.nodes
+    if machine is not None and most > 1 and ctx.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING) and machine.machine_type not in facts.gpudirect:
+        report(
+            "vertex.maxReplicas" if high else "nodes",
+            f"{most} replicas of {machine.machine_type} for {ctx.kind.value}: Vertex AI training sets up GPUDirect only on "
+            f"{one_of(facts.gpudirect)}; use one of them, or one replica",
+        )
+    pools: list[VertexPool] = []
+    if machine is not None:
+        size, disk = _boot_disk(report, cat, machine, opts.boot_disk_gb, opts.boot_disk_type, "vertex.")
+        pools.append(VertexPool(machine, ctx.nodes, low, high, size, disk))
+    for i, extra in enumerate(opts.pools):
+        prefix = f"vertex.pools[{i}]."
+        m = _machine(report, cat, "training", extra.machine_type, None, None, prefix)
+        if m is not None and m.accelerator is not None:
+            report(f"{prefix}machineType", f"extra pools run on CPU machine types; {m.machine_type} carries {m.count} x {m.accelerator}")
+            m = None
+        p_low, p_high = _replicas(report, extra.replicas, extra.min_replicas, extra.max_replicas, prefix)
+        if m is not None:
+            size, disk = _boot_disk(report, cat, m, extra.boot_disk_gb, extra.boot_disk_type, prefix)
+            pools.append(VertexPool(m, extra.replicas, p_low, p_high, size, disk))
+    if machine is None:
+        return None
+    return VertexPlan(
+        mode=ctx.mode,
+        machine=machine,
+        networking=ctx.networking,
+        min_nodes=low or ctx.nodes,
+        max_nodes=most,
+        kms_key=opts.kms_key,
+        pools=pools,
+        tensorboard=True if opts.tensorboard is None else opts.tensorboard,
+        psc_interface_cidr=opts.psc_interface_cidr,
+        network_attachment=opts.network_attachment,
+    )
+
+
+def _serving_plan(ctx: _Context) -> Optional[VertexPlan]:
+    opts, report, machine = ctx.opts, ctx.report, ctx.machine
+    prediction = ctx.cat.data.vertex.prediction
+    floor = prediction.min_replicas.get(machine.machine_type, 0) if machine is not None else 0
+    low = max(prediction.min_replica_count, floor) if opts.min_replicas is None else opts.min_replicas
+    high = opts.max_replicas if opts.max_replicas is not None else max(ctx.nodes, low)
     if low < 1:
         why = (
-            f"latency-bound serving (workload.latencyMs {work.latency_ms}) keeps at least one replica warm; 0 would scale to zero"
-            if work.latency_ms is not None
+            f"latency-bound serving (workload.latencyMs {ctx.latency_ms}) keeps at least one replica warm; 0 would scale to zero"
+            if ctx.latency_ms is not None
             else "a deployment resource pool keeps at least 1 replica (min_replica_count >= 1)"
         )
         report("vertex.minReplicas", why)
-    elif low < machine_floor:
-        report("vertex.minReplicas", f"{machine.machine_type} serves from at least {machine_floor} replicas, not {low}")
+    elif machine is not None and low < floor:
+        report("vertex.minReplicas", f"{machine.machine_type} serves from at least {floor} replicas, not {low}")
     if high < low:
         report("vertex.maxReplicas", f"maxReplicas {high} is below minReplicas {low}")
-    metric = opts.autoscaling_metric or (AutoscalingMetric.GPU_DUTY_CYCLE if machine is None or machine.accelerator else AutoscalingMetric.CPU_UTILIZATION)
-    if problems or machine is None:
+    if machine is None:
         return None
+    metric = opts.autoscaling_metric or AutoscalingMetric.GPU_DUTY_CYCLE
     return VertexPlan(
-        mode=mode,
+        mode=ctx.mode,
         machine=machine,
-        networking=networking,
+        networking=ctx.networking,
         min_nodes=low,
         max_nodes=high,
         kms_key=opts.kms_key,
-        endpoint=endpoint,
+        endpoint=ctx.endpoint,
         autoscaling_metric=prediction.autoscaling_metrics[metric.value],
         autoscaling_target=opts.autoscaling_target or prediction.default_autoscaling_target,
     )
