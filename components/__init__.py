@@ -35,6 +35,10 @@ _EXPORTS = {
     "Framework": "enums",
     "NicType": "enums",
     "SpecError": "spec",
+    "VertexTraining": "vertex",
+    "VertexTrainingArgs": "vertex",
+    "VertexServing": "vertex",
+    "VertexServingArgs": "vertex",
 }
 
 __all__ = sorted(_EXPORTS)

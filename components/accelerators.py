@@ -5,7 +5,7 @@ GPU VM written by hand in someone else's stack is understood the same way as one
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from . import labels as contract
 from .catalog import Catalog, GpuFamily, TpuGeneration, catalog, region_of
@@ -23,6 +23,30 @@ VERTEX_POOL = "gcp:vertex/aiDeploymentResourcePool:AiDeploymentResourcePool"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 
 VM_TYPES = (INSTANCE, TEMPLATE, REGION_TEMPLATE)
+VERTEX_TYPES = (VERTEX_PERSISTENT, VERTEX_POOL)
+
+# Accelerator resources whose API has no labels field -> (the resource type that carries their labels,
+# the label on it that names them). Stack-level checks and the cost lend them those labels.
+LABELLESS: dict[str, tuple[str, str]] = {VERTEX_POOL: (VERTEX_ENDPOINT, contract.DEPLOYMENT_POOL)}
+
+
+def with_borrowed_labels(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """Each resource's inputs; a label-less one named by another resource gets that resource's labels."""
+    resources = list(resources)
+    carriers = {carrier: (target, key) for target, (carrier, key) in LABELLESS.items()}
+    lent: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource_type, inputs in resources:
+        if resource_type in carriers:
+            target, key = carriers[resource_type]
+            labels = dict(inputs.get("labels") or {})
+            if labels.get(key):
+                lent[(target, str(labels[key]))] = labels
+    out: list[Mapping[str, Any]] = []
+    for resource_type, inputs in resources:
+        name = str(inputs.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
+        labels = lent.get((resource_type, name)) if resource_type in LABELLESS and not inputs.get("labels") else None
+        out.append({**inputs, "labels": labels} if labels else inputs)
+    return out
 
 
 @dataclass
@@ -276,7 +300,7 @@ def _vertex_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> 
                 labels=labels,
                 machine_type=machine,
                 family=family,
-                gpu=gpu,
+                gpu=family.gpu.compute_engine if family is not None else gpu,  # one name for cost and rules
                 gpus_per_node=count,
                 nodes=max_n,
                 min_nodes=min_n,

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .catalog import Catalog, NodeShape, catalog, region_of
+from .catalog import VERTEX_PURPOSES, Catalog, NodeShape, catalog, region_of
 from .enums import GpuDirect, HpcOffload, ProvisioningModel, WorkloadKind
 from .spec.models import WorkloadSpec
 
@@ -273,6 +273,10 @@ def recommend(
                 ranking.rejected.append(Rejection(fid, fam.name, "not offered by Vertex AI"))
                 continue
             cand, why = _gpu_candidate(cat, workload, fid, region, zones, provisioning, need_gb)
+            if cand and require_vertex:
+                purpose = "prediction" if workload.kind == WorkloadKind.INFERENCE else "training"
+                if cand.machine_type not in cat.vertex_facts(purpose).gpu_machine_types:
+                    cand, why = None, f"Vertex AI does not offer {cand.machine_type} for {VERTEX_PURPOSES[purpose]}"
             if cand:
                 ranking.feasible.append(cand)
             else:

@@ -93,16 +93,17 @@ def _camel(key: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def cluster_labels(resolved: ResolvedCluster, min_replicas: Optional[int] = None) -> dict[str, str]:
-    """The contract labels of a cluster's accelerator resources."""
+def cluster_labels(resolved: ResolvedCluster, min_replicas: Optional[int] = None, nodes: Optional[int] = None) -> dict[str, str]:
+    """The contract labels of a cluster's accelerator resources (`nodes`: the most it scales to, if not `resolved.nodes`)."""
     w = resolved.spec.workload
+    scaled = nodes is not None and resolved.shape is not None
     return contract.contract_labels(
         workload=w.kind,
         environment=resolved.environment,
         cluster=resolved.name,
         path=resolved.spec.path.value,
-        accelerators=resolved.accelerators,
-        nodes=resolved.nodes,
+        accelerators=resolved.shape.gpus * nodes if scaled else resolved.accelerators,
+        nodes=nodes if scaled else resolved.nodes,
         provisioning=resolved.provisioning,
         latency_ms=w.latency_ms,
         model_params_b=w.model_params_b,

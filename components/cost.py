@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import labels as contract
-from .accelerators import AcceleratorUse, accelerator_uses
+from .accelerators import VERTEX_TYPES, AcceleratorUse, accelerator_uses, with_borrowed_labels
 from .catalog import Catalog, catalog, region_of
 from .enums import ProvisioningModel
 
@@ -71,7 +71,9 @@ def _accelerator_cost(use: AcceleratorUse, region: str, cat: Catalog) -> tuple[f
     price, src = cat.node_price(shape, where, model)
     if price is None:
         return 0.0, "", f"no list price for {use.machine_type} in {where}"
-    return price * use.nodes, f"{use.nodes} x {use.machine_type} ({model.value}, {src})", None
+    # Vertex AI bills its own rate card for training and inference; the catalog holds Compute Engine's.
+    basis = ", Compute Engine rate" if use.resource_type in VERTEX_TYPES else ""
+    return price * use.nodes, f"{use.nodes} x {use.machine_type} ({model.value}, {src}{basis})", None
 
 
 def _storage_cost(resource_type: str, inputs: Mapping[str, Any], region: str, cat: Catalog) -> tuple[float, str]:
@@ -146,7 +148,10 @@ def stack_cost(
     by_cluster: dict[str, ClusterCost] = defaultdict(ClusterCost)
     priced: list[ResourceCost] = []
     unpriced: list[str] = []
-    for urn, rtype, inputs in resources:
+    resources = list(resources)
+    # A label-less resource (a deployment resource pool) counts for the cluster of the resource naming it.
+    lent = with_borrowed_labels((rtype, inputs) for _, rtype, inputs in resources)
+    for (urn, rtype, _), inputs in zip(resources, lent):
         cost = resource_cost(urn, rtype, inputs, region, cat)
         if cost.hourly_usd or cost.unpriced:
             priced.append(cost)

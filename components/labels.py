@@ -23,6 +23,9 @@ MODEL_PARAMS_B = "ai-model-params-b"  # model size, billions of parameters, roun
 PROVISIONING = "ai-provisioning"
 MIN_REPLICAS = "ai-min-replicas"  # serving: the fewest replicas kept
 MANAGED_BY = "managed-by"
+# On a Vertex AI endpoint: the deployment resource pool it serves from. The pool's API has no labels,
+# so the policies read its workload labels from the endpoint that names it here.
+DEPLOYMENT_POOL = "ai-deployment-pool"
 
 REQUIRED = (WORKLOAD, ENVIRONMENT, CLUSTER, ACCELERATORS)
 WORKLOAD_VALUES = tuple(k.value for k in WorkloadKind)

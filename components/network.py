@@ -384,6 +384,12 @@ class ClusterNetwork(pulumi.ComponentResource):
         )
 
     # -- what clusters plug in -----------------------------------------------------------------
+    @property
+    def cidrs(self) -> list[str]:
+        """Every address range this network holds (host, pods, services, GPU networks, private services access)."""
+        s = self._spec
+        return [s.host_cidr, s.pods_cidr, s.services_cidr, s.gpu_cidr, s.psa_cidr]
+
     def attachment(self, family: str, zone: str, machine_gpus: Optional[int] = None) -> NetworkAttachmentArgs:
         """The NICs for a node of `family` in `zone`: host network first, then the GPU/RDMA NICs in order.
 

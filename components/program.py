@@ -18,12 +18,13 @@ Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.Com
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine, slurm, tpu
+    from . import compute_engine, slurm, tpu, vertex
 
     builders: dict[ClusterPath, Builder] = {
         ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
         ClusterPath.SLURM: slurm.from_spec,
         ClusterPath.TPU: tpu.from_spec,
+        ClusterPath.VERTEX: vertex.from_spec,
     }
     return builders
 
@@ -34,6 +35,8 @@ def _node_shapes(cl: ResolvedCluster) -> list:
         from .slurm_layout import node_shapes
 
         return node_shapes(cl)
+    if cl.spec.path == ClusterPath.VERTEX:
+        return []  # Vertex AI brings its own GPU networking; it reaches the host VPC only
     return [cl.shape] if cl.shape is not None else []
 
 

@@ -19,15 +19,17 @@ from .network import ClusterNetwork
 from .slurm import SlurmCluster
 from .storage import ClusterStorage
 from .tpu import TpuVmCluster
+from .vertex import VertexServing, VertexTraining
+from .vertex_common import VertexArgs
 
 PACKAGE = "ai-clusters"
 VERSION = __version__
-COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, SlurmCluster, TpuVmCluster]
-SHARED_ARGS = (GpuClusterArgs, ClusterArgs)
+COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, SlurmCluster, TpuVmCluster, VertexTraining, VertexServing]
+SHARED_ARGS = (VertexArgs, GpuClusterArgs, ClusterArgs)
 
 
 class InheritingAnalyzer(Analyzer):
-    """An analyzer that also finds the docstrings of fields inherited from the shared args.
+    """An analyzer that also finds the docstrings of inherited fields (shared args, component bases).
 
     Python 3.11 keeps no record of a TypedDict's bases, so the shared args of `ai_clusters.args`
     (ClusterArgs, GpuClusterArgs) are searched when a class does not declare a field itself.
@@ -35,6 +37,9 @@ class InheritingAnalyzer(Analyzer):
 
     def get_docstring(self, typ: type, name: str) -> Optional[str]:
         found = super().get_docstring(typ, name)
+        for base in getattr(typ, "__mro__", ())[1:]:  # outputs declared on a component base class
+            if found is None and name in base.__dict__.get("__annotations__", {}):
+                found = super().get_docstring(base, name)
         if found is None and typ not in SHARED_ARGS:
             for base in SHARED_ARGS:
                 if name in base.__annotations__:

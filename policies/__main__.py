@@ -14,7 +14,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ai_clusters.rules import RULES, Resource, Rule
+from ai_clusters.rules import RULES, Resource, Rule, link_labels
 
 LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
 
@@ -44,7 +44,7 @@ def _policy(rule: Rule):
         return ResourceValidationPolicy(validate=validate, **common)
 
     def validate_stack(args, report, rule=rule):
-        resources = [_resource(r) for r in args.resources]
+        resources = link_labels([_resource(r) for r in args.resources])
         for violation in rule.check_stack(resources, _config(args, rule)):
             report(violation.message, violation.urn)
 

@@ -25,14 +25,17 @@ from .models import (
     Price,
     TpuAcceleratorType,
     TpuGeneration,
+    VertexPurposeFacts,
     WorkloadGuidance,
 )
 
 __all__ = [
     "Catalog",
     "CatalogError",
+    "CatalogKeyError",
     "NodeShape",
     "TpuSlice",
+    "VertexMachine",
     "catalog",
     "region_of",
 ]
@@ -89,6 +92,27 @@ class NodeShape:
     @property
     def zones(self) -> list[str]:
         return self.family.zones
+
+
+class CatalogKeyError(CatalogError):
+    """A CatalogError that knows which input key is wrong (machineType, acceleratorType, acceleratorCount)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+VERTEX_PURPOSES = {"training": "custom training", "prediction": "online inference"}
+
+
+@dataclass(frozen=True)
+class VertexMachine:
+    """A machine spec as Vertex AI takes it: machine type, accelerator enum and count (no accelerator: CPU)."""
+
+    machine_type: str
+    accelerator: Optional[str]
+    count: int
+    family: Optional[GpuFamily]
 
 
 @dataclass(frozen=True)
@@ -301,6 +325,54 @@ class Catalog:
             for v in versions:
                 seen.setdefault(v, None)
         return list(seen)
+
+    # --- Vertex AI ----------------------------------------------------------------------------
+    def vertex_facts(self, purpose: str) -> VertexPurposeFacts:
+        """What Vertex AI offers for `training` or `prediction`."""
+        return getattr(self.data.vertex, purpose)
+
+    @property
+    def vertex_accelerators(self) -> list[str]:
+        """Every GPU accelerator enum Vertex AI knows, as the catalog names it."""
+        return sorted({f.gpu.vertex for f in self.families.values() if f.gpu.vertex})
+
+    def vertex_machine(self, purpose: str, machine_type: str, accelerator: Optional[str] = None, count: Optional[int] = None) -> VertexMachine:
+        """The machine spec for Vertex AI `purpose`; CatalogKeyError names the key that does not fit."""
+        facts = self.vertex_facts(purpose)
+        what = VERTEX_PURPOSES[purpose]
+        if accelerator is not None and accelerator not in self.vertex_accelerators:
+            raise CatalogKeyError("acceleratorType", str(_unknown("Vertex AI accelerator type", accelerator, self.vertex_accelerators)))
+        if machine_type in facts.gpu_machine_types:
+            fam, mt = self.machines[machine_type]
+            enum = fam.gpu.vertex
+            if accelerator is not None and accelerator != enum:
+                raise CatalogKeyError("acceleratorType", f"{accelerator} does not fit {machine_type}, which carries {mt.gpus} x {enum}")
+            if count is not None and count != mt.gpus:
+                raise CatalogKeyError("acceleratorCount", f"{machine_type} carries exactly {mt.gpus} x {enum}, not {count}")
+            return VertexMachine(machine_type, enum, mt.gpus, fam)
+        if machine_type in facts.n1_gpu_counts:
+            allowed = facts.n1_gpu_counts[machine_type]
+            if accelerator is None:
+                raise CatalogKeyError("acceleratorType", f"{machine_type} has no GPU of its own; attach one of {one_of(allowed)}")
+            if accelerator not in allowed:
+                raise CatalogKeyError(
+                    "acceleratorType", f"{accelerator} does not attach to {machine_type} for Vertex AI {what}; allowed: {one_of(allowed)}"
+                )
+            counts = allowed[accelerator]
+            count = counts[0] if count is None else count
+            if count not in counts:
+                raise CatalogKeyError("acceleratorCount", f"{machine_type} takes {one_of(counts)} x {accelerator} for Vertex AI {what}, not {count}")
+            return VertexMachine(machine_type, accelerator, count, self.family_of_gpu(accelerator))
+        if machine_type in facts.cpu_machine_types:
+            if accelerator is not None:
+                raise CatalogKeyError("acceleratorType", f"{machine_type} takes no accelerator for Vertex AI {what}")
+            return VertexMachine(machine_type, None, 0, None)
+        offered = [*facts.gpu_machine_types, *facts.n1_gpu_counts, *facts.cpu_machine_types]
+        close = difflib.get_close_matches(machine_type, offered, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise CatalogKeyError(
+            "machineType", f"'{machine_type}' is not a machine type Vertex AI offers for {what}{hint}; offered: {one_of(offered)}"
+        )
 
     # --- Prices -----------------------------------------------------------------------------
     @staticmethod

@@ -297,6 +297,56 @@ class StorageFacts(_Model):
     cloud_storage: CloudStorageFacts
 
 
+class VertexPurposeFacts(Sourced):
+    """What Vertex AI offers for one purpose (custom training or online inference), from its compute pages."""
+
+    gpu_machine_types: list[str] = Field(min_length=1)
+    cpu_machine_types: list[str] = Field(default_factory=list)
+    n1_gpu_counts: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
+    gpudirect: dict[str, GpuDirect] = Field(default_factory=dict)
+    reservation_only: list[str] = Field(default_factory=list)
+    min_replicas: dict[str, int] = Field(default_factory=dict)
+
+
+class VertexTrainingFacts(VertexPurposeFacts):
+    """Custom training on persistent resources: machine types, GPUDirect, boot disks."""
+
+    boot_disk_types: list[str] = Field(min_length=1)
+    boot_disk_min_gb: int = Field(ge=1)
+    boot_disk_max_gb: int = Field(ge=1)
+    boot_disk_default_gb: int = Field(ge=1)
+
+
+class VertexPredictionFacts(VertexPurposeFacts):
+    """Online inference on deployment resource pools: machine types, replicas, autoscaling metrics."""
+
+    min_replica_count: int = Field(ge=0)
+    autoscaling_metrics: dict[str, str] = Field(min_length=1)
+    default_autoscaling_target: int = Field(ge=1, le=100)
+
+
+class VertexFacts(_Model):
+    """Vertex AI facts: training and inference compute, and the pages behind its networking and IAM."""
+
+    training: VertexTrainingFacts
+    prediction: VertexPredictionFacts
+    networking_sources: list[str] = Field(min_length=1)
+
+    def check_against(self, families: list[GpuFamily], n1_gpus: list["AttachableGpu"], check) -> None:
+        """Every machine type named is a GPU machine type whose family Vertex AI names; every source is listed."""
+        check("vertex", [*self.training.sources, *self.prediction.sources, *self.networking_sources])
+        machines = {mt.name: fam for fam in families for mt in fam.machine_types}
+        known = {g.gpu.vertex for g in n1_gpus}
+        for purpose, facts in (("training", self.training), ("prediction", self.prediction)):
+            for name in [*facts.gpu_machine_types, *facts.gpudirect, *facts.reservation_only, *facts.min_replicas]:
+                fam = machines.get(name)
+                if fam is None or not fam.gpu.vertex:
+                    raise ValueError(f"vertex {purpose}: {name} is not a GPU machine type of a family with a Vertex AI accelerator name")
+            for name, gpus in facts.n1_gpu_counts.items():
+                if set(gpus) - known:
+                    raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
+
+
 class WorkloadGuidance(Sourced):
     """Which families Google Cloud recommends for a workload kind, best first."""
 
@@ -355,6 +405,7 @@ class CatalogData(_Model):
     read_on: datetime.date
     sources: dict[str, Source]
     guidance: list[WorkloadGuidance]
+    vertex: VertexFacts
     gpu_families: list[GpuFamily]
     n1_attachable_gpus: list[AttachableGpu]
     n1_defaults: N1Defaults
@@ -381,6 +432,7 @@ class CatalogData(_Model):
         for gpu in self.n1_attachable_gpus:
             check(gpu.gpu.compute_engine, gpu.sources)
         check("n1_defaults", self.n1_defaults.sources)
+        self.vertex.check_against(self.gpu_families, self.n1_attachable_gpus, check)
         for gen in self.tpu_generations:
             check(gen.id, gen.sources)
         for g in self.guidance:

@@ -14,6 +14,7 @@ from .catalog_rules import (
     TPU_SHAPE,
     WORKLOAD_DECLARED,
 )
+from .linked_rules import link_labels, workload_by_reference
 from .platform_rules import (
     BUDGET_AND_ENVIRONMENT,
     DATA_SURVIVES,
@@ -36,19 +37,21 @@ RULES: list[Rule] = [
     WORKLOAD_DECLARED,
     BUDGET_AND_ENVIRONMENT,
 ]
+RULES.append(workload_by_reference(lambda: [r for r in RULES if r.check is not None and r.level == "mandatory"]))
 
-__all__ = ["RULES", "Resource", "Rule", "Violation", "evaluate"]
+__all__ = ["RULES", "Resource", "Rule", "Violation", "evaluate", "link_labels"]
 
 
 def evaluate(resources: list[Resource], config: dict | None = None) -> list[tuple[Rule, Violation]]:
     """Run every rule over `resources` (what the pack does, without the gRPC service)."""
     config = config or {}
     found: list[tuple[Rule, Violation]] = []
+    linked = link_labels(list(resources))
     for rule in RULES:
         cfg = {**rule.default_config, **(config.get(rule.name) or {})}
         if rule.check is not None:
             for r in resources:
                 found.extend((rule, Violation(m, r.urn)) for m in rule.check(r, cfg))
         if rule.check_stack is not None:
-            found.extend((rule, v) for v in rule.check_stack(resources, cfg))
+            found.extend((rule, v) for v in rule.check_stack(linked, cfg))
     return found

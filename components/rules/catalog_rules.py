@@ -3,6 +3,7 @@
 from typing import Any, Iterable, Mapping
 
 from .. import labels as contract
+from ..accelerators import LABELLESS
 from ..advisor import LATENCY_SAFE, TRAINING, recommended_tiers
 from ..catalog import catalog
 from ..enums import GpuDirect, HpcOffload, WorkloadKind
@@ -193,8 +194,8 @@ TPU_SHAPE = Rule(
 
 
 def _declared(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
-    if not r.uses:
-        return
+    if not r.uses or (r.type in LABELLESS and not r.labels):
+        return  # a resource without a labels field is checked at stack level (workload-by-reference)
     missing = contract.missing(r.labels)
     if missing:
         yield f"a resource with accelerators must carry the workload labels; missing or invalid: {', '.join(missing)}"

@@ -288,7 +288,8 @@ def resolve_cluster(
         if shape is not None:
             fam = shape.family
             zone = _zone_choice(out, f"{shape.machine_type} ({fam.name})", fam.zones, cl.zone, zones, region)
-            if cl.provisioning.model not in shape.provisioning:
+            # Vertex AI obtains capacity its own way; its path checks provisioning (spec.vertex.plan_vertex).
+            if cl.path != ClusterPath.VERTEX and cl.provisioning.model not in shape.provisioning:
                 out.add(
                     "provisioning.model",
                     f"{shape.machine_type} cannot be had {cl.provisioning.model.value}; allowed: "
