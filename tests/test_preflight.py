@@ -444,3 +444,114 @@ def test_every_catalog_gpu_has_quota_names():
         if g.metric:
             assert g.preemptible_metric == f"PREEMPTIBLE_{g.metric}"
             assert g.preemptible_quota_id == g.preemptible_metric.replace("_", "-") + "-per-project-region"
+
+
+# --- N1 with attached GPUs (built by hand: the catalog of this branch has no N1 machine types yet) --
+
+def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
+    from ai_clusters.catalog import NodeShape
+    from ai_clusters.enums import ProvisioningModel
+    from ai_clusters.preflight.demand import MachineDemand, Pool, StackDemand
+
+    fam = catalog().families["n1-t4"]
+    shape = NodeShape(
+        machine_type="n1-standard-16", family=fam, gpu=fam.gpu, gpus=gpus_per_node, vcpus=16, memory_gb=60,
+        local_ssd_gb=0, provisioning=tuple(fam.provisioning), attached=True,
+    )
+    model = ProvisioningModel.RESERVATION if reservation else ProvisioningModel.ON_DEMAND
+    pool = Pool.RESERVED if reservation else Pool.STANDARD
+    machine = MachineDemand("t4", "us-central1-a", "n1-standard-16", 3, model, pool, tuple(fam.zones), shape, reservation)
+    return StackDemand(project=PROJECT, machines=[machine])
+
+
+def check_n1(fake: FakeGoogleCloud, demand) -> dict:
+    from ai_clusters.preflight import Connection
+    from ai_clusters.preflight.runner import check_demand
+
+    report = check_demand(demand, Connection.from_env(fake.env()), stack="n1", cluster_order=["t4"], cat=catalog())
+    body = report.to_json()
+    jsonschema.validate(body, SCHEMA)
+    return body
+
+
+def test_n1_gpu_offered_with_the_count_asked(fake):
+    demand = n1_demand(4)
+    offer_everything(fake, demand, catalog())
+    fake.offer_accelerator("us-central1-a", "nvidia-tesla-t4", max_cards=4)
+    body = check_n1(fake, demand)
+    acc = one(body, "t4", "accelerator-type")
+    assert (acc["status"], acc["needed"], acc["available"]) == ("ok", 4, 4)
+    assert one(body, "t4", "quota")["needed"] == 12 and "NVIDIA_T4_GPUS" in one(body, "t4", "quota")["message"]
+    assert fake.count("/acceleratorTypes/nvidia-tesla-t4") == 1
+
+
+def test_n1_gpu_count_above_what_the_zone_attaches(fake):
+    demand = n1_demand(4)
+    offer_everything(fake, demand, catalog())
+    fake.offer_accelerator("us-central1-a", "nvidia-tesla-t4", max_cards=2)
+    acc = one(check_n1(fake, demand), "t4", "accelerator-type")
+    assert (acc["status"], acc["needed"], acc["available"]) == ("fail", 4, 2)
+    assert "attaches at most 2 x nvidia-tesla-t4 per VM" in acc["message"]
+
+
+def test_n1_gpu_not_offered_in_the_zone(fake):
+    demand = n1_demand(1)
+    offer_everything(fake, demand, catalog())
+    del fake.accelerator_types[("us-central1-a", "nvidia-tesla-t4")]
+    acc = one(check_n1(fake, demand), "t4", "accelerator-type")
+    assert acc["status"] == "fail" and "nvidia-tesla-t4 is not offered in us-central1-a" in acc["message"]
+
+
+def test_n1_reservation_must_hold_the_same_gpus(fake):
+    demand = n1_demand(2, reservation="t4-res")
+    offer_everything(fake, demand, catalog())
+    fake.add_reservation("us-central1-a", "t4-res", "n1-standard-16", count=10, gpus=("nvidia-tesla-t4", 1))
+    res = one(check_n1(fake, demand), "t4", "reservation")
+    assert res["status"] == "fail" and "reserves 1 x nvidia-tesla-t4, the cluster attaches 2 x nvidia-tesla-t4" in res["message"]
+
+
+# --- pieces -------------------------------------------------------------------------------------
+
+def test_cloud_quota_takes_the_most_specific_matching_value():
+    from google.cloud import cloudquotas_v1
+
+    from ai_clusters.preflight.quotas import cloud_quota
+
+    info = cloudquotas_v1.QuotaInfo(
+        quota_id="GPUS-PER-GPU-FAMILY-per-project-region",
+        dimensions_infos=[
+            {"dimensions": {}, "details": {"value": 50}, "applicable_locations": ["us-central1", "us-east1"]},
+            {"dimensions": {"region": "us-central1"}, "details": {"value": 100}, "applicable_locations": ["us-central1"]},
+            {"dimensions": {"gpu_family": "NVIDIA_H200"}, "details": {"value": 10}, "applicable_locations": ["us-east1"]},
+            {"dimensions": {"region": "us-central1", "gpu_family": "NVIDIA_H200"}, "details": {"value": 30}, "applicable_locations": ["us-central1"]},
+            {"dimensions": {"region": "us-central1", "gpu_family": "NVIDIA_B200"}, "details": {"value": -1}, "applicable_locations": ["us-central1"]},
+        ],
+    )
+    assert cloud_quota(info, {"region": "us-central1", "gpu_family": "NVIDIA_H200"}, "us-central1").limit == 30
+    assert cloud_quota(info, {"region": "us-east1", "gpu_family": "NVIDIA_H200"}, "us-east1").limit == 10
+    assert cloud_quota(info, {"region": "us-east1", "gpu_family": "NVIDIA_L4"}, "us-east1").limit == 50
+    assert cloud_quota(info, {"region": "us-central1", "gpu_family": "NVIDIA_B200"}, "us-central1").limit is None  # -1: unlimited
+    assert cloud_quota(info, {"region": "europe-west4", "gpu_family": "NVIDIA_L4"}, "europe-west4") is None
+
+
+def test_connection_settings():
+    from ai_clusters.preflight import Api, Connection, SettingsError
+
+    assert Connection.from_env({}).endpoint(Api.COMPUTE) is None and not Connection.from_env({}).anonymous
+    conn = Connection.from_env({"AI_CLUSTERS_COMPUTE_ENDPOINT": "http://127.0.0.1:8123/", "AI_CLUSTERS_TPU_ENDPOINT": "https://tpu.p.googleapis.com"})
+    assert conn.endpoint(Api.COMPUTE) == "http://127.0.0.1:8123" and conn.endpoint(Api.TPU) == "https://tpu.p.googleapis.com"
+    assert conn.describe(Api.QUOTAS) == "https://cloudquotas.googleapis.com"
+    with pytest.raises(SettingsError, match="AI_CLUSTERS_COMPUTE_ENDPOINT, AI_CLUSTERS_TPU_ENDPOINT, AI_CLUSTERS_QUOTAS_ENDPOINT"):
+        Connection.from_env({"AI_CLUSTERS_ANONYMOUS_CREDENTIALS": "1"})
+    with pytest.raises(SettingsError, match="must be 1 or 0"):
+        Connection.from_env({"AI_CLUSTERS_ANONYMOUS_CREDENTIALS": "yes"})
+
+
+def test_a_request_that_times_out_gives_one_line(tmp_path, fake):
+    root = write_stack(tmp_path, "dev", [l4_cluster("serve", 2)])
+    offer_everything(fake, demand_of(root, "dev"), catalog())
+    fake.delay = 1.0
+    code, body, stderr = preflight(fake, root, "dev", "--timeout", "0.3")
+    assert code == 3
+    assert {c["message"] for c in body["checks"]} == {f"Compute Engine API did not answer in time at {fake.url} (deadline 0.3s)"}
+    assert stderr.count("could not check:") == 1

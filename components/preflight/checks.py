@@ -11,15 +11,15 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ..catalog import Catalog, one_of, region_of
 from ..enums import ProvisioningModel
-from . import lookups as lk
+from .lookups import Lookup, Method, gpu_fallback, gpu_metric
 from .demand import MachineDemand, Pool, StackDemand, TpuDemand, gpu_quota_names, tpu_quota_names
 from .model import Check, CheckKind, Status
-from .problems import ApiProblem
+from .problems import ApiProblem, ProblemKind
 from .quotas import QuotaReading, cloud_quota, compute_metric
 
 K = TypeVar("K")
 D = TypeVar("D")
-Answers = dict[lk.Lookup, Any]
+Answers = dict[Lookup, Any]
 
 
 def _last(path: str) -> str:
@@ -63,7 +63,7 @@ def _unknown(cluster: str, kind: CheckKind, where: str, problem: ApiProblem, nee
 def machine_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     out = []
     for m in demand.machines:
-        ans = answers[lk.machine_type(m.zone, m.machine_type)]
+        ans = answers[Lookup(Method.MACHINE_TYPE, m.zone, m.machine_type)]
         if _about(ans, m.machine_type):
             out.append(Check(m.cluster, CheckKind.MACHINE_TYPE, m.zone, Status.FAIL, f"{m.machine_type} is not offered in {m.zone}; {_elsewhere(m.offered_in, m.zone)}"))
         elif isinstance(ans, ApiProblem):
@@ -81,7 +81,7 @@ def accelerator_checks(demand: StackDemand, answers: Answers) -> list[Check]:
         if not m.attached or m.gpu is None or m.shape is None:
             continue
         per_vm = m.shape.gpus
-        ans = answers[lk.accelerator_type(m.zone, m.gpu)]
+        ans = answers[Lookup(Method.ACCELERATOR_TYPE, m.zone, m.gpu)]
         if _about(ans, m.gpu):
             out.append(Check(m.cluster, CheckKind.ACCELERATOR_TYPE, m.zone, Status.FAIL, f"{m.gpu} is not offered in {m.zone}; {_elsewhere(m.offered_in, m.zone)}", needed=per_vm, available=0))
         elif isinstance(ans, ApiProblem):
@@ -120,7 +120,7 @@ def reservation_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     out = []
     users = [m for m in demand.machines if m.reservation]
     for (zone, name), members in _group(users, lambda m: (m.zone, m.reservation)).items():
-        ans = answers[lk.reservation(zone, name)]
+        ans = answers[Lookup(Method.RESERVATION, zone, name)]
         needed = sum(m.nodes for m in members)
         if _about(ans, name):
             for m in members:
@@ -174,15 +174,15 @@ def reservation_checks(demand: StackDemand, answers: Answers) -> list[Check]:
 def _regional_reading(cat: Catalog, m: MachineDemand, answers: Answers) -> "QuotaReading | ApiProblem | str":
     """The regional quota pool of a GPU demand, an ApiProblem, or why there is none (a string)."""
     assert m.gpu is not None
-    region_answer = answers[lk.region(m.region)]
+    region_answer = answers[Lookup(Method.REGION, m.region)]
     if isinstance(region_answer, ApiProblem):
         return region_answer
-    metric = lk.gpu_metric(cat, m.gpu, m.pool)
+    metric = gpu_metric(cat, m.gpu, m.pool)
     if metric:
         reading = compute_metric(region_answer.quotas, metric, "regions.get")
         if reading is not None:
             return reading
-    fallback = lk.gpu_fallback(cat, m.gpu, m.pool)
+    fallback = gpu_fallback(cat, m.gpu, m.pool)
     names = gpu_quota_names(cat, m.gpu)
     if fallback is None or names is None:
         return f"the catalog names no {m.pool.value} quota for {m.gpu}"
@@ -238,7 +238,7 @@ def project_quota_checks(demand: StackDemand, cat: Catalog, answers: Answers) ->
         return []
     needed = sum(m.gpus for m in users)
     share = _breakdown([(m.cluster, m.gpus) for m in users])
-    ans = answers[lk.project(demand.project)]
+    ans = answers[Lookup(Method.PROJECT, demand.project)]
     metric = facts.project_gpu_metric
     out = []
     for m in users:
@@ -267,54 +267,53 @@ def _tpu_zones(t: TpuDemand) -> str:
     return _elsewhere(t.slice.generation.zones, t.zone)
 
 
-def tpu_type_checks(demand: StackDemand, answers: Answers) -> list[Check]:
-    out = []
-    for t in demand.tpus:
-        ans = answers[lk.tpu_accelerator_types(t.zone)]
-        acc, topo = t.accelerator_type, t.slice.type.topology
-        if isinstance(ans, ApiProblem) and ans.not_found:
-            out.append(Check(t.cluster, CheckKind.TPU_ACCELERATOR_TYPE, t.zone, Status.FAIL, f"the Cloud TPU API offers nothing in {t.zone}; {_tpu_zones(t)}"))
-            continue
-        if isinstance(ans, ApiProblem):
-            out.append(_unknown(t.cluster, CheckKind.TPU_ACCELERATOR_TYPE, t.zone, ans))
-            continue
-        found = next((a for a in ans if a.type == acc or _last(a.name) == acc), None)
-        if found is None:
-            prefix = t.slice.generation.accelerator_type_prefix + "-"
-            here = [a.type or _last(a.name) for a in ans if (a.type or _last(a.name)).startswith(prefix)]
-            offered = f"offered here: {one_of(here)}" if here else f"no {t.slice.generation.name} type is offered here"
-            out.append(Check(t.cluster, CheckKind.TPU_ACCELERATOR_TYPE, t.zone, Status.FAIL, f"{acc} is not offered in {t.zone} ({offered}); {_tpu_zones(t)}"))
-            continue
-        topologies = sorted({c.topology for c in found.accelerator_configs if c.topology})
-        if topologies and topo not in topologies:
-            out.append(Check(t.cluster, CheckKind.TPU_ACCELERATOR_TYPE, t.zone, Status.FAIL, f"{acc} is offered in {t.zone} with topology {one_of(topologies)}, not {topo}"))
-        else:
-            out.append(Check(t.cluster, CheckKind.TPU_ACCELERATOR_TYPE, t.zone, Status.OK, f"{acc} (topology {topo}) is offered in {t.zone}"))
-    return out
+def _tpu_listing(t: TpuDemand, kind: CheckKind, method: Method, answers: Answers, nothing: str) -> "Check | list":
+    """The zone's TPU listing, or the check that says why there is none."""
+    ans = answers[Lookup(method, t.zone)]
+    if isinstance(ans, ApiProblem) and ans.not_found:
+        return Check(t.cluster, kind, t.zone, Status.FAIL, f"the Cloud TPU API offers {nothing} in {t.zone}; {_tpu_zones(t)}")
+    if isinstance(ans, ApiProblem):
+        return _unknown(t.cluster, kind, t.zone, ans)
+    return ans
 
 
-def tpu_runtime_checks(demand: StackDemand, answers: Answers) -> list[Check]:
+def _tpu_type(t: TpuDemand, listing: list) -> Check:
+    kind, acc, topo = CheckKind.TPU_ACCELERATOR_TYPE, t.accelerator_type, t.slice.type.topology
+    found = next((a for a in listing if a.type == acc or _last(a.name) == acc), None)
+    if found is None:
+        prefix = t.slice.generation.accelerator_type_prefix + "-"
+        here = [a.type or _last(a.name) for a in listing if (a.type or _last(a.name)).startswith(prefix)]
+        offered = f"offered here: {one_of(here)}" if here else f"no {t.slice.generation.name} type is offered here"
+        return Check(t.cluster, kind, t.zone, Status.FAIL, f"{acc} is not offered in {t.zone} ({offered}); {_tpu_zones(t)}")
+    topologies = sorted({c.topology for c in found.accelerator_configs if c.topology})
+    if topologies and topo not in topologies:
+        return Check(t.cluster, kind, t.zone, Status.FAIL, f"{acc} is offered in {t.zone} with topology {one_of(topologies)}, not {topo}")
+    return Check(t.cluster, kind, t.zone, Status.OK, f"{acc} (topology {topo}) is offered in {t.zone}")
+
+
+def _tpu_runtime(t: TpuDemand, listing: list) -> Check:
+    kind = CheckKind.TPU_RUNTIME
+    versions = sorted({rv.version or _last(rv.name) for rv in listing})
+    if t.runtime_version in versions:
+        return Check(t.cluster, kind, t.zone, Status.OK, f"runtime {t.runtime_version} is offered in {t.zone}")
+    close = difflib.get_close_matches(t.runtime_version, versions, n=5, cutoff=0.5) or versions[:8]
+    offered = f"closest offered: {one_of(close)}" if close else "the zone lists no runtime"
+    return Check(t.cluster, kind, t.zone, Status.FAIL, f"runtime {t.runtime_version} is not offered in {t.zone} ({offered}): set tpu.runtimeVersion to one of them")
+
+
+_TPU_LISTINGS = (
+    (CheckKind.TPU_ACCELERATOR_TYPE, Method.TPU_ACCELERATOR_TYPES, "no accelerator type", _tpu_type),
+    (CheckKind.TPU_RUNTIME, Method.TPU_RUNTIME_VERSIONS, "no runtime", _tpu_runtime),
+)
+
+
+def tpu_listing_checks(demand: StackDemand, answers: Answers) -> list[Check]:
+    """The TPU accelerator type (and topology) and the runtime version, from the zone's listings."""
     out = []
     for t in demand.tpus:
-        ans = answers[lk.tpu_runtime_versions(t.zone)]
-        if isinstance(ans, ApiProblem) and ans.not_found:
-            out.append(Check(t.cluster, CheckKind.TPU_RUNTIME, t.zone, Status.FAIL, f"the Cloud TPU API offers no runtime in {t.zone}; {_tpu_zones(t)}"))
-            continue
-        if isinstance(ans, ApiProblem):
-            out.append(_unknown(t.cluster, CheckKind.TPU_RUNTIME, t.zone, ans))
-            continue
-        versions = sorted({rv.version or _last(rv.name) for rv in ans})
-        if t.runtime_version in versions:
-            out.append(Check(t.cluster, CheckKind.TPU_RUNTIME, t.zone, Status.OK, f"runtime {t.runtime_version} is offered in {t.zone}"))
-            continue
-        close = difflib.get_close_matches(t.runtime_version, versions, n=5, cutoff=0.5) or versions[:8]
-        offered = f"closest offered: {one_of(close)}" if close else "the zone lists no runtime"
-        out.append(
-            Check(
-                t.cluster, CheckKind.TPU_RUNTIME, t.zone, Status.FAIL,
-                f"runtime {t.runtime_version} is not offered in {t.zone} ({offered}): set tpu.runtimeVersion to one of them",
-            )
-        )
+        for kind, method, nothing, judge in _TPU_LISTINGS:
+            listing = _tpu_listing(t, kind, method, answers, nothing)
+            out.append(listing if isinstance(listing, Check) else judge(t, listing))
     return out
 
 
@@ -330,8 +329,8 @@ def tpu_quota_checks(demand: StackDemand, cat: Catalog, answers: Answers, notes:
         if not quota_id:
             notes.append(f"{gen.name} {pool.value} quota in {zone}: the catalog names no Cloud TPU quota id; not checked")
             continue
-        ans = answers.get(lk.quota_info(facts.tpu_service, quota_id))
-        if ans is None or (isinstance(ans, ApiProblem) and ans.not_found):
+        ans = answers.get(Lookup(Method.QUOTA_INFO, facts.tpu_service, quota_id))
+        if ans is None or (isinstance(ans, ApiProblem) and ans.kind in (ProblemKind.NOT_FOUND, ProblemKind.REJECTED)):
             notes.append(f"{gen.name} {pool.value} quota in {zone}: the Cloud Quotas API shows no {quota_id}; not checked")
             continue
         needed = sum(t.units for t in members)
@@ -370,8 +369,7 @@ def evaluate(demand: StackDemand, cat: Catalog, answers: Answers, cluster_order:
         *reservation_checks(demand, answers),
         *regional_quota_checks(demand, cat, answers),
         *project_quota_checks(demand, cat, answers),
-        *tpu_type_checks(demand, answers),
-        *tpu_runtime_checks(demand, answers),
+        *tpu_listing_checks(demand, answers),
         *tpu_quota_checks(demand, cat, answers, notes),
     ]
     rank = {name: i for i, name in enumerate(cluster_order)}

@@ -129,6 +129,15 @@ class GoogleCloud:
 
         return self._client("CloudQuotasClient", Api.QUOTAS, cloudquotas_v1.CloudQuotasClient)
 
+    def open(self, apis: "set[Api]") -> None:
+        """Create the clients of these APIs now (importing google-cloud-compute alone takes seconds)."""
+        if Api.COMPUTE in apis:
+            self._compute("MachineTypesClient")
+        if Api.TPU in apis:
+            self._tpu()
+        if Api.QUOTAS in apis:
+            self._quotas()
+
     # --- Compute Engine -------------------------------------------------------------------
     def machine_type(self, zone: str, name: str):
         client = self._compute("MachineTypesClient")

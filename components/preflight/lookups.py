@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from ..catalog import Catalog
 from .clients import GoogleCloud, answer
+from .connection import Api
 from .demand import Pool, StackDemand, gpu_quota_names, tpu_quota_names
 from .problems import ApiProblem
 
@@ -57,57 +58,31 @@ class Lookup:
             return cloud.tpu_runtime_versions(self.where)
         return cloud.quota_info(self.where, self.name)
 
+    @property
+    def api(self) -> Api:
+        if self.method == Method.QUOTA_INFO:
+            return Api.QUOTAS
+        return Api.TPU if self.method in (Method.TPU_ACCELERATOR_TYPES, Method.TPU_RUNTIME_VERSIONS) else Api.COMPUTE
+
     def __str__(self) -> str:
         return f"{self.method.value} {self.where} {self.name}".strip()
-
-
-def machine_type(zone: str, name: str) -> Lookup:
-    return Lookup(Method.MACHINE_TYPE, zone, name)
-
-
-def accelerator_type(zone: str, name: str) -> Lookup:
-    return Lookup(Method.ACCELERATOR_TYPE, zone, name)
-
-
-def region(name: str) -> Lookup:
-    return Lookup(Method.REGION, name)
-
-
-def project(name: str) -> Lookup:
-    return Lookup(Method.PROJECT, name)
-
-
-def reservation(zone: str, name: str) -> Lookup:
-    return Lookup(Method.RESERVATION, zone, name)
-
-
-def tpu_accelerator_types(zone: str) -> Lookup:
-    return Lookup(Method.TPU_ACCELERATOR_TYPES, zone)
-
-
-def tpu_runtime_versions(zone: str) -> Lookup:
-    return Lookup(Method.TPU_RUNTIME_VERSIONS, zone)
-
-
-def quota_info(service: str, quota_id: str) -> Lookup:
-    return Lookup(Method.QUOTA_INFO, service, quota_id)
 
 
 def plan_lookups(demand: StackDemand) -> list[Lookup]:
     """The first round: one request per distinct machine type, accelerator, region, reservation, TPU zone."""
     wanted: dict[Lookup, None] = {}
     for m in demand.machines:
-        wanted[machine_type(m.zone, m.machine_type)] = None
+        wanted[Lookup(Method.MACHINE_TYPE, m.zone, m.machine_type)] = None
         if m.attached and m.gpu:
-            wanted[accelerator_type(m.zone, m.gpu)] = None
+            wanted[Lookup(Method.ACCELERATOR_TYPE, m.zone, m.gpu)] = None
         if m.reservation:
-            wanted[reservation(m.zone, m.reservation)] = None
+            wanted[Lookup(Method.RESERVATION, m.zone, m.reservation)] = None
         elif m.shape is not None:
-            wanted[region(m.region)] = None
-            wanted[project(demand.project)] = None
+            wanted[Lookup(Method.REGION, m.region)] = None
+            wanted[Lookup(Method.PROJECT, demand.project)] = None
     for t in demand.tpus:
-        wanted[tpu_accelerator_types(t.zone)] = None
-        wanted[tpu_runtime_versions(t.zone)] = None
+        wanted[Lookup(Method.TPU_ACCELERATOR_TYPES, t.zone)] = None
+        wanted[Lookup(Method.TPU_RUNTIME_VERSIONS, t.zone)] = None
     return list(wanted)
 
 
@@ -118,8 +93,8 @@ def gpu_fallback(cat: Catalog, gpu: str, pool: Pool) -> Optional[Lookup]:
     if names is None or facts is None or pool == Pool.RESERVED:
         return None
     if pool == Pool.PREEMPTIBLE:
-        return quota_info(facts.compute_service, names.preemptible_quota_id)
-    return quota_info(facts.compute_service, facts.gpu_family_quota_id)
+        return Lookup(Method.QUOTA_INFO, facts.compute_service, names.preemptible_quota_id)
+    return Lookup(Method.QUOTA_INFO, facts.compute_service, facts.gpu_family_quota_id)
 
 
 def gpu_metric(cat: Catalog, gpu: str, pool: Pool) -> Optional[str]:
@@ -143,7 +118,7 @@ def quota_fallbacks(demand: StackDemand, cat: Catalog, answers: dict[Lookup, Ans
     for m in demand.machines:
         if m.shape is None or m.pool == Pool.RESERVED or m.gpu is None:
             continue
-        region_answer = answers.get(region(m.region))
+        region_answer = answers.get(Lookup(Method.REGION, m.region))
         if isinstance(region_answer, ApiProblem):
             continue
         metric = gpu_metric(cat, m.gpu, m.pool)
@@ -158,7 +133,7 @@ def quota_fallbacks(demand: StackDemand, cat: Catalog, answers: dict[Lookup, Ans
             continue
         quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
         if quota_id:
-            wanted[quota_info(facts.tpu_service, quota_id)] = None
+            wanted[Lookup(Method.QUOTA_INFO, facts.tpu_service, quota_id)] = None
     return list(wanted)
 
 

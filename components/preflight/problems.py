@@ -7,8 +7,6 @@ becomes an `ApiProblem`; nothing below the command line lets an exception escape
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
-
 import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
@@ -111,7 +109,3 @@ def classify(exc: BaseException, *, api: Api, project: str, permission: str, whe
             return ApiProblem(ProblemKind.UNAVAILABLE, api, f"the {api.title} kept answering {code} {_short(exc.message or '', 80)}{after}; try again later".replace("  ", " "))
         return ApiProblem(ProblemKind.REJECTED, api, f"the {api.title} rejected the request ({code}): {_short(exc.message or '')}")
     return ApiProblem(ProblemKind.REJECTED, api, f"the {api.title} request failed: {type(exc).__name__}: {_short(exc)}")
-
-
-def explain(problem: Optional[ApiProblem]) -> str:
-    return problem.line if problem else ""

@@ -29,7 +29,7 @@ class QuotaReading:
         if self.limit is None:
             return f"{self.name}: unlimited ({self.source})"
         if self.usage is None:
-            return f"{self.name}: limit {self.limit:g} ({self.source} shows no usage; GPUs already running count against it)"
+            return f"{self.name}: limit {self.limit:g} ({self.source} shows no usage: what already runs counts against it)"
         return f"{self.name}: {self.free:g} free (limit {self.limit:g}, in use {self.usage:g})"
 
 
