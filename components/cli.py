@@ -281,7 +281,12 @@ def preflight(
     and AI_CLUSTERS_QUOTAS_ENDPOINT override the APIs' base URLs; AI_CLUSTERS_ANONYMOUS_CREDENTIALS=1
     sends no credentials (only with all three overridden).
     """
+    import warnings
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    # Google's clients warn on import about Python versions they will drop one day; not our user's problem now.
+    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
     from .plan import PlanInputError
     from .preflight import Connection, SettingsError, Status, run_preflight

@@ -42,13 +42,13 @@ def permission_denied(permission: str, resource: str) -> dict:
     return google_error(403, f"Required '{permission}' permission for '{resource}'", "forbidden")
 
 
-def service_disabled(service: str, project: str) -> dict:
+def service_disabled(service: str, project: str, code: int = 403) -> dict:
     message = (
         f"{service} has not been used in project {project} before or it is disabled. Enable it by visiting "
         f"https://console.developers.google.com/apis/api/{service}/overview?project={project} then retry."
     )
     info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com", "metadata": {"service": service, "consumer": f"projects/{project}"}}
-    return google_error(403, message, "accessNotConfigured", [info])
+    return google_error(code, message, "accessNotConfigured", [info])
 
 
 @dataclass

@@ -334,6 +334,17 @@ def test_api_not_enabled_names_the_api(tmp_path, fake):
         assert one(body, "tpu", kind)["message"] == f"the Cloud TPU API is not enabled in project {PROJECT}: gcloud services enable tpu.googleapis.com --project {PROJECT}"
 
 
+def test_a_404_of_a_disabled_api_is_not_a_missing_quota(tmp_path, fake):
+    root = write_stack(tmp_path, "spot", [mega_cluster("train", 1, provisioning="spot")])
+    offer_everything(fake, demand_of(root, "spot"), catalog())
+    fake.fail(r"/quotaInfos/", 404, service_disabled("cloudquotas.googleapis.com", PROJECT, code=404))
+    code, body, _ = preflight(fake, root, "spot")
+    assert code == 3
+    assert one(body, "train", "quota")["message"] == (
+        f"the Cloud Quotas API is not enabled in project {PROJECT}: gcloud services enable cloudquotas.googleapis.com --project {PROJECT}"
+    )
+
+
 def test_no_credentials_exit_3_without_traceback(tmp_path, fake):
     """A real process with no Application Default Credentials anywhere (and no metadata server)."""
     root = write_stack(tmp_path, "dev", [l4_cluster("serve", 2)])

@@ -74,10 +74,6 @@ class TpuDemand:
     pool: Pool
 
     @property
-    def region(self) -> str:
-        return region_of(self.zone)
-
-    @property
     def accelerator_type(self) -> str:
         return self.slice.type.name
 
@@ -101,10 +97,6 @@ class StackDemand:
     machines: list[MachineDemand] = field(default_factory=list)
     tpus: list[TpuDemand] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def regions(self) -> list[str]:
-        return sorted({m.region for m in self.machines if m.shape is not None and m.pool != Pool.RESERVED})
 
 
 def gpu_quota_names(cat: Catalog, gpu: str) -> Optional[GpuQuotaNames]:

@@ -83,7 +83,9 @@ def classify(exc: BaseException, *, api: Api, project: str, permission: str, whe
         return no_credentials(str(exc))
     if isinstance(exc, requests.exceptions.Timeout):
         return ApiProblem(ProblemKind.TIMEOUT, api, f"{api.title} did not answer in time at {where} (deadline {deadline:g}s)")
-    if isinstance(exc, (requests.exceptions.ConnectionError, auth_exc.TransportError)):
+    if isinstance(exc, auth_exc.TransportError):
+        return ApiProblem(ProblemKind.CREDENTIALS, api, f"could not get an access token for the {api.title}: {_short(exc, 120)}")
+    if isinstance(exc, requests.exceptions.ConnectionError):
         return ApiProblem(ProblemKind.UNREACHABLE, api, f"cannot reach the {api.title} at {where}: {_short(exc, 120)}")
     if isinstance(exc, gexc.GoogleAPICallError):
         code = int(exc.code) if exc.code is not None else 0
