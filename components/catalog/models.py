@@ -399,6 +399,36 @@ class SlurmFacts(Sourced):
         return self
 
 
+class GpuQuotaNames(_Model):
+    """How Google Cloud names the regional quotas of one GPU model (see `QuotaFacts`)."""
+
+    gpu: str = Field(description="Compute Engine accelerator name, e.g. nvidia-l4.")
+    metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the on-demand pool, where the Compute API lists one.")
+    preemptible_metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the preemptible pool.")
+    gpu_family: str = Field(pattern=r"^[A-Z0-9_]+$", description="Cloud Quotas gpu_family dimension value.")
+    preemptible_quota_id: str = Field(description="Cloud Quotas id of the preemptible pool.")
+
+
+class TpuQuotaNames(_Model):
+    """The per-zone Cloud TPU API quota ids of one TPU generation."""
+
+    generation: str
+    quota_id: str
+    preemptible_quota_id: Optional[str] = None
+
+
+class QuotaFacts(Sourced):
+    """Which quota each accelerator draws on, and where the APIs show it (read by `ai-clusters preflight`)."""
+
+    compute_service: str
+    tpu_service: str
+    project_gpu_metric: str = Field(pattern=r"^[A-Z0-9_]+$")
+    gpu_family_quota_id: str
+    preemptible_models: list[ProvisioningModel]
+    gpus: list[GpuQuotaNames] = Field(min_length=1)
+    tpus: list[TpuQuotaNames] = Field(default_factory=list)
+
+
 class CatalogData(_Model):
     """The whole data file."""
 
@@ -414,6 +444,7 @@ class CatalogData(_Model):
     storage: StorageFacts
     cloud_tpu_api: Optional[CloudTpuApi] = None
     slurm: SlurmFacts
+    quotas: Optional[QuotaFacts] = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -447,4 +478,10 @@ class CatalogData(_Model):
             if unknown:
                 raise ValueError(f"cloud_tpu_api names unknown TPU generations {unknown}")
         check("slurm", self.slurm.sources)
+        if self.quotas is not None:
+            check("quotas", self.quotas.sources)
+            gens = {g.id for g in self.tpu_generations}
+            unknown = [t.generation for t in self.quotas.tpus if t.generation not in gens]
+            if unknown:
+                raise ValueError(f"quotas name unknown TPU generations {unknown}")
         return self

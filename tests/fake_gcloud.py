@@ -1,0 +1,302 @@
+"""A fake Google Cloud on 127.0.0.1 for the pre-flight: the REST paths and JSON shapes the real APIs use.
+
+It serves what Google's Python clients (google-cloud-compute, google-cloud-tpu, google-cloud-quotas)
+ask for over REST, on one port (their paths do not overlap):
+
+  GET /compute/v1/projects/P/zones/Z/machineTypes/M          compute#machineType
+  GET /compute/v1/projects/P/zones/Z/acceleratorTypes/A      compute#acceleratorType
+  GET /compute/v1/projects/P/regions/R                       compute#region with quotas[]
+  GET /compute/v1/projects/P                                 compute#project with quotas[]
+  GET /compute/v1/projects/P/zones/Z/reservations/N          compute#reservation
+  GET /v2/projects/P/locations/Z/acceleratorTypes            Cloud TPU ListAcceleratorTypesResponse
+  GET /v2/projects/P/locations/Z/runtimeVersions             Cloud TPU ListRuntimeVersionsResponse
+  GET /v1/projects/P/locations/global/services/S/quotaInfos/Q  Cloud Quotas QuotaInfo
+
+Unknown names answer 404 in Google's error format. Faults (status codes, for a number of requests or
+forever) can be put on any path, every request is counted, and each answer can be delayed.
+"""
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+def google_error(code: int, message: str, reason: str = "", details: Optional[list] = None) -> dict:
+    """An error body as Google APIs send it (the Compute API also fills `errors`)."""
+    body: dict[str, Any] = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    if reason:
+        body["errors"] = [{"message": message, "domain": "global", "reason": reason}]
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def permission_denied(permission: str, resource: str) -> dict:
+    return google_error(403, f"Required '{permission}' permission for '{resource}'", "forbidden")
+
+
+def service_disabled(service: str, project: str, code: int = 403) -> dict:
+    message = (
+        f"{service} has not been used in project {project} before or it is disabled. Enable it by visiting "
+        f"https://console.developers.google.com/apis/api/{service}/overview?project={project} then retry."
+    )
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com", "metadata": {"service": service, "consumer": f"projects/{project}"}}
+    return google_error(code, message, "accessNotConfigured", [info])
+
+
+@dataclass
+class Fault:
+    pattern: re.Pattern
+    status: int
+    body: dict
+    times: Optional[int]  # None: forever
+    hits: int = 0
+
+
+@dataclass
+class FakeGoogleCloud:
+    """State of the fake and its HTTP server (a context manager)."""
+
+    project: str
+    delay: float = 0.0
+    machine_types: dict[tuple[str, str], dict] = field(default_factory=dict)
+    accelerator_types: dict[tuple[str, str], dict] = field(default_factory=dict)
+    region_quotas: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    project_quotas: dict[str, tuple[float, float]] = field(default_factory=dict)
+    reservations: dict[tuple[str, str], dict] = field(default_factory=dict)
+    quota_infos: dict[tuple[str, str], dict] = field(default_factory=dict)
+    tpu_types: dict[str, list[dict]] = field(default_factory=dict)
+    tpu_runtimes: dict[str, list[str]] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: Optional[ThreadingHTTPServer] = None
+
+    # --- what the fake offers -------------------------------------------------------------
+    def offer_machine(self, zone: str, name: str, cpus: int = 8, gpus: Optional[tuple[str, int]] = None) -> None:
+        body = {
+            "kind": "compute#machineType",
+            "id": str(abs(hash((zone, name))) % 10**12),
+            "name": name,
+            "description": f"{cpus} vCPUs",
+            "guestCpus": cpus,
+            "memoryMb": cpus * 4096,
+            "zone": zone,
+            "selfLink": f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{zone}/machineTypes/{name}",
+        }
+        if gpus:
+            body["accelerators"] = [{"guestAcceleratorType": gpus[0], "guestAcceleratorCount": gpus[1]}]
+        self.machine_types[(zone, name)] = body
+
+    def offer_accelerator(self, zone: str, name: str, max_cards: int) -> None:
+        self.accelerator_types[(zone, name)] = {
+            "kind": "compute#acceleratorType",
+            "name": name,
+            "description": name,
+            "zone": zone,
+            "maximumCardsPerInstance": max_cards,
+            "selfLink": f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{zone}/acceleratorTypes/{name}",
+        }
+
+    def set_region_quota(self, region: str, metric: str, limit: float, usage: float = 0) -> None:
+        self.region_quotas.setdefault(region, {})[metric] = (limit, usage)
+
+    def set_project_quota(self, metric: str, limit: float, usage: float = 0) -> None:
+        self.project_quotas[metric] = (limit, usage)
+
+    def add_reservation(self, zone: str, name: str, machine_type: str, count: int, in_use: int = 0, status: str = "READY", gpus: Optional[tuple[str, int]] = None) -> None:
+        props: dict[str, Any] = {"machineType": machine_type}
+        if gpus:
+            props["guestAccelerators"] = [{"acceleratorType": gpus[0], "acceleratorCount": gpus[1]}]
+        self.reservations[(zone, name)] = {
+            "kind": "compute#reservation",
+            "name": name,
+            "zone": f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{zone}",
+            "status": status,
+            "specificReservationRequired": True,
+            "specificReservation": {"count": str(count), "inUseCount": str(in_use), "instanceProperties": props},
+        }
+
+    def set_quota_info(self, service: str, quota_id: str, metric: str, dimensions: list[str], values: list[tuple[dict, float, list[str]]]) -> None:
+        """values: (dimensions, value, applicableLocations) per dimensionsInfo."""
+        self.quota_infos[(service, quota_id)] = {
+            "name": f"projects/{self.project}/locations/global/services/{service}/quotaInfos/{quota_id}",
+            "quotaId": quota_id,
+            "metric": metric,
+            "service": service,
+            "isPrecise": True,
+            "containerType": "PROJECT",
+            "dimensions": dimensions,
+            "quotaDisplayName": quota_id,
+            "metricDisplayName": metric,
+            "dimensionsInfos": [{"dimensions": d, "details": {"value": str(int(v))}, "applicableLocations": locs} for d, v, locs in values],
+        }
+
+    def offer_tpu(self, zone: str, accelerator_type: str, topology: str, config_type: str = "") -> None:
+        self.tpu_types.setdefault(zone, []).append(
+            {
+                "name": f"projects/{self.project}/locations/{zone}/acceleratorTypes/{accelerator_type}",
+                "type": accelerator_type,
+                "acceleratorConfigs": [{"type": config_type or accelerator_type.split("-")[0].upper(), "topology": topology}],
+            }
+        )
+
+    def offer_runtime(self, zone: str, version: str) -> None:
+        self.tpu_runtimes.setdefault(zone, []).append(version)
+
+    def fail(self, path_regex: str, status: int, body: Optional[dict] = None, times: Optional[int] = None) -> None:
+        """Answer `status` on matching paths, `times` times (None: forever), before the normal answer."""
+        self.faults.append(Fault(re.compile(path_regex), status, body or google_error(status, f"fake {status}"), times))
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def count(self, fragment: str = "") -> int:
+        with self._lock:
+            return sum(1 for p in self.requests if fragment in p)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def env(self, anonymous: bool = True) -> dict[str, str]:
+        """The variables that point the pre-flight at this fake."""
+        env = {
+            "AI_CLUSTERS_COMPUTE_ENDPOINT": self.url,
+            "AI_CLUSTERS_TPU_ENDPOINT": self.url,
+            "AI_CLUSTERS_QUOTAS_ENDPOINT": self.url,
+        }
+        if anonymous:
+            env["AI_CLUSTERS_ANONYMOUS_CREDENTIALS"] = "1"
+        return env
+
+    def __enter__(self) -> "FakeGoogleCloud":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                path = urlsplit(self.path).path
+                with fake._lock:
+                    fake.requests.append(path)
+                if fake.delay:
+                    time.sleep(fake.delay)
+                status, body = fake.answer(path)
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=UTF-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (timeout tests)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- routing --------------------------------------------------------------------------
+    def answer(self, path: str) -> tuple[int, dict]:
+        with self._lock:
+            for fault in self.faults:
+                if fault.pattern.search(path) and (fault.times is None or fault.hits < fault.times):
+                    fault.hits += 1
+                    return fault.status, fault.body
+        p = re.escape(self.project)
+        routes = [
+            (rf"^/compute/v1/projects/{p}/zones/([^/]+)/machineTypes/([^/]+)$", lambda z, n: self.machine_types.get((z, n))),
+            (rf"^/compute/v1/projects/{p}/zones/([^/]+)/acceleratorTypes/([^/]+)$", lambda z, n: self.accelerator_types.get((z, n))),
+            (rf"^/compute/v1/projects/{p}/zones/([^/]+)/reservations/([^/]+)$", lambda z, n: self.reservations.get((z, n))),
+            (rf"^/compute/v1/projects/{p}/regions/([^/]+)$", self._region),
+            (rf"^/compute/v1/projects/{p}$", self._project),
+            (rf"^/v2/projects/{p}/locations/([^/]+)/acceleratorTypes$", self._tpu_types),
+            (rf"^/v2/projects/{p}/locations/([^/]+)/runtimeVersions$", self._tpu_runtimes),
+            (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", lambda s, q: self.quota_infos.get((s, q))),
+        ]
+        for pattern, handler in routes:
+            m = re.match(pattern, path)
+            if m:
+                body = handler(*m.groups())
+                if body is not None:
+                    return 200, body
+                break
+        resource = path.split("/v1/", 1)[-1].split("/v2/", 1)[-1]
+        return 404, google_error(404, f"The resource '{resource}' was not found", "notFound")
+
+    def _region(self, region: str) -> dict:
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.region_quotas.get(region, {}).items())]
+        quotas.append({"metric": "CPUS", "limit": 2400.0, "usage": 12.0})
+        return {"kind": "compute#region", "name": region, "status": "UP", "quotas": quotas}
+
+    def _project(self) -> dict:
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.project_quotas.items())]
+        quotas.append({"metric": "NETWORKS", "limit": 15.0, "usage": 1.0})
+        return {"kind": "compute#project", "name": self.project, "quotas": quotas}
+
+    def _tpu_types(self, zone: str) -> Optional[dict]:
+        if zone not in self.tpu_types:
+            return None
+        return {"acceleratorTypes": self.tpu_types[zone]}
+
+    def _tpu_runtimes(self, zone: str) -> Optional[dict]:
+        if zone not in self.tpu_runtimes:
+            return None
+        return {"runtimeVersions": [{"name": f"projects/{self.project}/locations/{zone}/runtimeVersions/{v}", "version": v} for v in self.tpu_runtimes[zone]]}
+
+
+def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
+    """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room."""
+    from ai_clusters.preflight.demand import Pool, gpu_quota_names, tpu_quota_names
+
+    facts = cat.data.quotas
+    fake.set_project_quota(facts.project_gpu_metric, spare)
+    for m in demand.machines:
+        shape = m.shape
+        gpus = (shape.gpu.compute_engine, shape.gpus) if shape is not None and not shape.attached else None
+        fake.offer_machine(m.zone, m.machine_type, cpus=shape.vcpus if shape is not None else 8, gpus=gpus)
+        if m.attached:
+            fake.offer_accelerator(m.zone, m.gpu, max_cards=8)
+        if m.reservation:
+            fake.add_reservation(m.zone, m.reservation, m.machine_type, count=spare, gpus=(m.gpu, shape.gpus) if m.attached else None)
+            continue
+        if m.gpu is None:
+            continue
+        names = gpu_quota_names(cat, m.gpu)
+        metric = names.preemptible_metric if m.pool == Pool.PREEMPTIBLE else names.metric
+        if metric:
+            fake.set_region_quota(m.region, metric, spare)
+        elif m.pool == Pool.PREEMPTIBLE:
+            fake.set_quota_info(facts.compute_service, names.preemptible_quota_id, "compute.googleapis.com/preemptible_gpus", ["region"], [({"region": m.region}, spare, [m.region])])
+        else:
+            info = fake.quota_infos.get((facts.compute_service, facts.gpu_family_quota_id))
+            values = [(d["dimensions"], float(d["details"]["value"]), d["applicableLocations"]) for d in info["dimensionsInfos"]] if info else []
+            values.append(({"region": m.region, "gpu_family": names.gpu_family}, spare, [m.region]))
+            fake.set_quota_info(facts.compute_service, facts.gpu_family_quota_id, "compute.googleapis.com/gpus_per_gpu_family", ["gpu_family", "region"], values)
+    for t in demand.tpus:
+        fake.offer_tpu(t.zone, t.accelerator_type, t.slice.type.topology)
+        fake.offer_runtime(t.zone, t.runtime_version)
+        names = tpu_quota_names(cat, t.slice.generation.id)
+        if names is not None:
+            quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
+            if quota_id:
+                fake.set_quota_info(facts.tpu_service, quota_id, "tpu.googleapis.com/tpus", ["zone"], [({"zone": t.zone}, spare, [t.zone])])
