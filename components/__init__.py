@@ -20,6 +20,8 @@ _EXPORTS = {
     "StorageArgs": "storage",
     "GpuVmCluster": "compute_engine",
     "GpuVmClusterArgs": "compute_engine",
+    "GkeCluster": "gke",
+    "GkeClusterArgs": "gke",
     "WorkloadArgs": "args",
     "ProvisioningArgs": "args",
     "NetworkAttachmentArgs": "args",

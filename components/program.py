@@ -18,9 +18,9 @@ Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.Com
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine
+    from . import compute_engine, gke
 
-    builders: dict[ClusterPath, Builder] = {ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec}
+    builders: dict[ClusterPath, Builder] = {ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec, ClusterPath.GKE: gke.from_spec}
     return builders
 
 
