@@ -15,6 +15,7 @@ from typing import Optional, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+from pydantic.alias_generators import to_camel
 from typing_extensions import NotRequired
 
 from . import labels as contract
@@ -35,7 +36,7 @@ from .gke_objects import (
 from .iam import node_service_account
 from .nics import check_attachment
 from .rules.base import last_segment
-from .spec import GkeOptions, Problem, ResolvedCluster, SpecError, parse_model
+from .spec import GkeOptions, Problem, ResolvedCluster, SpecError, StorageSpec, parse_model
 
 WORKLOAD_ROLE = "roles/storage.objectUser"  # the workload reads and writes its cluster's bucket, nothing else
 
@@ -161,16 +162,16 @@ def _network_problems(resolved: ResolvedCluster, network, add) -> None:
         return
     for key in ("host_network", "host_subnetwork", "pods_range_name", "services_range_name"):
         if not network.get(key):
-            add(f"network.{key}", "is required: GKE is VPC-native on the host subnet and its pods and services ranges")
+            add(f"network.{to_camel(key)}", "is required: GKE is VPC-native on the host subnet and its pods and services ranges")
     nics = network.get("extra_nics") or []
     if isinstance(nics, pulumi.Output):
-        add("network.extra_nics", "must be a plain list: each NIC becomes a node network and a Network object")
+        add("network.extraNics", "must be a plain list: each NIC becomes a node network and a Network object")
         return
     if resolved.shape is not None:
         for message in check_attachment(resolved.shape.family, resolved.shape.gpus, network):
             add("network", message)
     elif nics:
-        add("network.extra_nics", "TPU node pools use the host network only; give an attachment without extra NICs")
+        add("network.extraNics", "TPU node pools use the host network only; give an attachment without extra NICs")
 
 
 def _volume_problems(volumes, add) -> None:
@@ -237,13 +238,15 @@ class GkeCluster(pulumi.ComponentResource):
             options = parse_model(GkeOptions, raw_options, ("gke",))
         except SpecError as exc:
             raise SpecError(exc.problems, subject) from None
+        early: list[Problem] = []  # found before the cluster resolves; reported together with the rest
         limit = options.autoscaling.max_nodes if options.autoscaling else None
-        if limit is not None:
-            if args.get("nodes") not in (None, limit):
-                raise SpecError([Problem("gke.autoscaling.maxNodes", f"{limit} disagrees with nodes {args['nodes']}; give one of them")], subject)
+        if limit is not None and args.get("nodes") not in (None, limit):
+            early.append(Problem("gke.autoscaling.maxNodes", f"{limit} disagrees with nodes {args['nodes']}; give one of them"))
+        elif limit is not None:
             args["nodes"] = limit
         if isinstance(args.get("tpu"), pulumi.Output):
-            raise SpecError([Problem("tpu", "must be a plain value known when the component is constructed, not an Output")], subject)
+            early.append(Problem("tpu", "must be a plain value known when the component is constructed, not an Output"))
+            args["tpu"] = None
         network = args.get("network")
         volumes = args.get("volumes") or []
         planned: dict[str, Optional[PoolPlan]] = {}
@@ -253,9 +256,14 @@ class GkeCluster(pulumi.ComponentResource):
             _network_problems(resolved, network, add)
             _volume_problems(volumes, add)
 
-        resolved = resolve_args(
-            "GkeCluster", name, args, ClusterPath.GKE, {"gke": raw_options or None, "tpu": args.get("tpu")}, extra_checks=checks
-        )
+        try:
+            resolved = resolve_args(
+                "GkeCluster", name, args, ClusterPath.GKE, {"gke": raw_options or None, "tpu": args.get("tpu")}, extra_checks=checks
+            )
+        except SpecError as exc:
+            raise SpecError([*early, *exc.problems], subject) from None
+        if early:
+            raise SpecError(early, subject)
         plan = planned["plan"]
         assert plan is not None and isinstance(network, dict)
         super().__init__("ai-clusters:index:GkeCluster", name, {}, opts)
@@ -460,8 +468,7 @@ def _field(value, key: str):
     if value is None:
         return None
     if isinstance(value, dict):
-        head, *rest = key.split("_")
-        return value.get(head + "".join(p.title() for p in rest), value.get(key))
+        return value.get(to_camel(key), value.get(key))
     return getattr(value, key, None)
 
 
@@ -480,10 +487,9 @@ def _node_selector(plan: PoolPlan) -> dict[str, str]:
 
 # ---- from a stack ---------------------------------------------------------------------------------
 
-def storage_volumes(cl: ResolvedCluster, storage) -> list[KubernetesVolumeArgs]:
-    """The cluster's ClusterStorage as volumes for pods: one claim per bucket, file system or disk."""
+def storage_volumes(st: StorageSpec, storage) -> list[KubernetesVolumeArgs]:
+    """A ClusterStorage (built from `st`) as volumes for pods: one claim per bucket, file system or disk."""
     res = storage.resources
-    st = cl.storage
     out: list[KubernetesVolumeArgs] = []
     if "bucket" in res:
         out.append(KubernetesVolumeArgs(name="data", kind="gcsfuse", volume_handle=res["bucket"].name, capacity_gib=1024, mount_options=["implicit-dirs"]))
@@ -548,7 +554,7 @@ def from_spec(cl: ResolvedCluster, network, storage) -> GkeCluster:
     else:
         assert cl.shape is not None
         attachment = network.attachment(cl.shape.family.id, cl.zone, cl.shape.gpus)
-    args.update(network=attachment, bucket=storage.bucket_name if "bucket" in storage.resources else None, volumes=storage_volumes(cl, storage))
+    args.update(network=attachment, bucket=storage.bucket_name if "bucket" in storage.resources else None, volumes=storage_volumes(cl.storage, storage))
     return GkeCluster(cl.name, GkeClusterArgs(**{k: v for k, v in args.items() if v is not None}))
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import pulumi
 import pulumi_gcp as gcp
+from pydantic.alias_generators import to_camel
 
 from .catalog import Catalog, GpuFamily, catalog
 from .enums import GpuDirect, GpuDriverVersion, GpuSharingStrategy, ProvisioningModel, WorkloadKind
@@ -109,7 +110,8 @@ def _gpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
     if queued and not flex:
         add("gke.queuedProvisioning", f"queued provisioning is Dynamic Workload Scheduler capacity: it needs provisioning flex-start, not {model.value}")
 
-    needs_compact = nodes > 1 and fam.compact_placement
+    # Nodes that talk to each other (GPUDirect families, training) sit close; serving replicas need not.
+    needs_compact = nodes > 1 and fam.compact_placement and (fam.gpudirect != GpuDirect.NONE or kind in TRAINING)
     flex_compact = fam.id in facts.flex_start_compact_families
     flex_compact_names = ", ".join(cat.family(f).name for f in facts.flex_start_compact_families)
     if options.compact_placement:
@@ -181,7 +183,7 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         add("tpu.runtimeVersion", "GKE installs the TPU runtime of its node image; runtimeVersion is for TPU VMs")
     for key in ("gpu_sharing", "gpu_driver"):
         if key in options.model_fields_set:
-            add(f"gke.{_camel(key)}", "applies to GPU node pools, not TPUs")
+            add(f"gke.{to_camel(key)}", "applies to GPU node pools, not TPUs")
     if options.local_ssd:
         add("gke.localSsd", "applies to GPU node pools, not TPUs")
     model = resolved.provisioning
@@ -227,11 +229,6 @@ def plan_node_pools(resolved: ResolvedCluster, options: GkeOptions, add: Add, ca
     if resolved.shape is not None:
         return _gpu_plan(resolved, options, cat, add)
     return _tpu_plan(resolved, options, cat, add)
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 # ---- the resources --------------------------------------------------------------------------------
