@@ -188,6 +188,129 @@ def _volume_problems(volumes, add) -> None:
         seen.add(v.get("name"))
 
 
+def _resolve(name: str, args: dict) -> tuple[ResolvedCluster, PoolPlan, GkeOptions]:
+    """Validate everything with the stack's own models and checks; one SpecError lists every problem."""
+    subject = f"GkeCluster '{name}'"
+    raw_options = args.get("gke") or {}
+    try:
+        options = parse_model(GkeOptions, raw_options, ("gke",))
+    except SpecError as exc:
+        raise SpecError(exc.problems, subject) from None
+    early: list[Problem] = []  # found before the cluster resolves; reported together with the rest
+    limit = options.autoscaling.max_nodes if options.autoscaling else None
+    if limit is not None and args.get("nodes") not in (None, limit):
+        early.append(Problem("gke.autoscaling.maxNodes", f"{limit} disagrees with nodes {args['nodes']}; give one of them"))
+    elif limit is not None:
+        args["nodes"] = limit
+    if isinstance(args.get("tpu"), pulumi.Output):
+        early.append(Problem("tpu", "must be a plain value known when the component is constructed, not an Output"))
+        args["tpu"] = None
+    planned: dict[str, Optional[PoolPlan]] = {}
+
+    def checks(resolved: ResolvedCluster, add) -> None:
+        planned["plan"] = plan_node_pools(resolved, options, add)
+        _network_problems(resolved, args.get("network"), add)
+        _volume_problems(args.get("volumes") or [], add)
+
+    try:
+        resolved = resolve_args("GkeCluster", name, args, ClusterPath.GKE, {"gke": raw_options or None, "tpu": args.get("tpu")}, extra_checks=checks)
+    except SpecError as exc:
+        raise SpecError([*early, *exc.problems], subject) from None
+    if early:
+        raise SpecError(early, subject)
+    plan = planned["plan"]
+    assert plan is not None
+    return resolved, plan, options
+
+
+def _gke_cluster(
+    name: str,
+    resolved: ResolvedCluster,
+    plan: PoolPlan,
+    options: GkeOptions,
+    *,
+    network: dict,
+    project: pulumi.Input[str],
+    location: str,
+    storage_kinds: set[str],
+    node_account: pulumi.Input[str],
+    labels: dict[str, str],
+    parent: pulumi.Resource,
+) -> gcp.container.Cluster:
+    """The cluster itself: private, VPC-native, Workload Identity, Dataplane V2, the storage's CSI drivers."""
+    return gcp.container.Cluster(
+        name,
+        name=name,
+        location=location,
+        project=project,
+        description=f"ai-clusters {resolved.spec.workload.kind.value} cluster of {resolved.environment}",
+        network=network["host_network"],
+        subnetwork=network["host_subnetwork"],
+        networking_mode="VPC_NATIVE",
+        ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+            cluster_secondary_range_name=network["pods_range_name"],
+            services_secondary_range_name=network["services_range_name"],
+        ),
+        datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2; multi-networking requires it
+        enable_multi_networking=True if network.get("extra_nics") else None,
+        private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+            enable_private_nodes=True,
+            enable_private_endpoint=not options.public_endpoint,
+            master_ipv4_cidr_block=options.master_ipv4_cidr,
+        ),
+        master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+            cidr_blocks=[
+                gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=n.cidr, display_name=n.name or n.cidr)
+                for n in options.authorized_networks
+            ],
+            gcp_public_cidrs_access_enabled=False,
+        )
+        if options.public_endpoint
+        else None,
+        control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+            dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(allow_external_traffic=options.dns_endpoint)
+        ),
+        workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=pulumi.Output.concat(project, ".svc.id.goog")),
+        release_channel=gcp.container.ClusterReleaseChannelArgs(channel=options.release_channel.value),
+        deletion_protection=options.deletion_protection if options.deletion_protection is not None else resolved.protect_data,
+        remove_default_node_pool=True,
+        initial_node_count=1,
+        node_config=gcp.container.ClusterNodeConfigArgs(  # the default pool lives only until it is removed
+            service_account=node_account,
+            oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+            shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(enable_secure_boot=True, enable_integrity_monitoring=True),
+        ),
+        enable_shielded_nodes=True,
+        addons_config=_addons(storage_kinds),
+        monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+            enable_components=["SYSTEM_COMPONENTS", *(["DCGM"] if plan.kind == "gpu" and options.dcgm_metrics else [])],
+            managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+        ),
+        logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]),
+        maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
+            daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(start_time=options.maintenance_start_time)
+        )
+        if options.maintenance_start_time
+        else None,
+        cost_management_config=gcp.container.ClusterCostManagementConfigArgs(enabled=True),
+        resource_labels=labels,
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["nodeConfig", "initialNodeCount"]),
+    )
+
+
+def _addons(kinds: set[str]) -> gcp.container.ClusterAddonsConfigArgs:
+    """The CSI drivers the cluster's storage needs (the persistent disk driver always: Hyperdisk ML, PVCs)."""
+    lustre = "lustre" in kinds
+    return gcp.container.ClusterAddonsConfigArgs(
+        gce_persistent_disk_csi_driver_config=gcp.container.ClusterAddonsConfigGcePersistentDiskCsiDriverConfigArgs(enabled=True),
+        gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled="gcsfuse" in kinds),
+        gcp_filestore_csi_driver_config=gcp.container.ClusterAddonsConfigGcpFilestoreCsiDriverConfigArgs(enabled="filestore" in kinds),
+        parallelstore_csi_driver_config=gcp.container.ClusterAddonsConfigParallelstoreCsiDriverConfigArgs(enabled="parallelstore" in kinds),
+        # ClusterStorage creates GKE-path Lustre with gke_support_enabled (port 6988): the driver must use that port.
+        lustre_csi_driver_config=gcp.container.ClusterAddonsConfigLustreCsiDriverConfigArgs(enabled=lustre, enable_legacy_lustre_port=True if lustre else None),
+    )
+
+
 # ---- the component --------------------------------------------------------------------------------
 
 class GkeCluster(pulumi.ComponentResource):
@@ -232,52 +355,19 @@ class GkeCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = dict(args)
-        subject = f"GkeCluster '{name}'"
-        raw_options = args.get("gke") or {}
-        try:
-            options = parse_model(GkeOptions, raw_options, ("gke",))
-        except SpecError as exc:
-            raise SpecError(exc.problems, subject) from None
-        early: list[Problem] = []  # found before the cluster resolves; reported together with the rest
-        limit = options.autoscaling.max_nodes if options.autoscaling else None
-        if limit is not None and args.get("nodes") not in (None, limit):
-            early.append(Problem("gke.autoscaling.maxNodes", f"{limit} disagrees with nodes {args['nodes']}; give one of them"))
-        elif limit is not None:
-            args["nodes"] = limit
-        if isinstance(args.get("tpu"), pulumi.Output):
-            early.append(Problem("tpu", "must be a plain value known when the component is constructed, not an Output"))
-            args["tpu"] = None
-        network = args.get("network")
-        volumes = args.get("volumes") or []
-        planned: dict[str, Optional[PoolPlan]] = {}
-
-        def checks(resolved: ResolvedCluster, add) -> None:
-            planned["plan"] = plan_node_pools(resolved, options, add)
-            _network_problems(resolved, network, add)
-            _volume_problems(volumes, add)
-
-        try:
-            resolved = resolve_args(
-                "GkeCluster", name, args, ClusterPath.GKE, {"gke": raw_options or None, "tpu": args.get("tpu")}, extra_checks=checks
-            )
-        except SpecError as exc:
-            raise SpecError([*early, *exc.problems], subject) from None
-        if early:
-            raise SpecError(early, subject)
-        plan = planned["plan"]
-        assert plan is not None and isinstance(network, dict)
+        resolved, plan, options = _resolve(name, args)  # before anything is registered
         super().__init__("ai-clusters:index:GkeCluster", name, {}, opts)
         self.resolved, self.plan, self.options = resolved, plan, options
-
         facts = catalog().data.gke
         assert facts is not None
+        network: dict = args["network"]
+        volumes: list[KubernetesVolumeArgs] = list(args.get("volumes") or [])
+        bucket = args.get("bucket")
         project = args.get("project") or gcp.config.project
         location = resolved.region if options.regional else resolved.zone
         inference = resolved.spec.workload.kind == WorkloadKind.INFERENCE
         labels = cluster_labels(resolved, min_replicas=plan.min_nodes if inference and plan.autoscaled else None)
         extra_nics = list(network.get("extra_nics") or [])
-        kinds = {v["kind"] for v in volumes}
-        child = pulumi.ResourceOptions(parent=self)
 
         identity = node_service_account(
             name,
@@ -286,80 +376,11 @@ class GkeCluster(pulumi.ComponentResource):
             parent=self,
             roles=facts.node_service_account_roles,
         )
-        cluster = gcp.container.Cluster(
-            name,
-            name=name,
-            location=location,
-            project=project,
-            description=f"ai-clusters {resolved.spec.workload.kind.value} cluster of {resolved.environment}",
-            network=network["host_network"],
-            subnetwork=network["host_subnetwork"],
-            networking_mode="VPC_NATIVE",
-            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
-                cluster_secondary_range_name=network["pods_range_name"],
-                services_secondary_range_name=network["services_range_name"],
-            ),
-            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2; multi-networking requires it
-            enable_multi_networking=True if extra_nics else None,
-            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
-                enable_private_nodes=True,
-                enable_private_endpoint=not options.public_endpoint,
-                master_ipv4_cidr_block=options.master_ipv4_cidr,
-            ),
-            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
-                cidr_blocks=[
-                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=n.cidr, display_name=n.name or n.cidr)
-                    for n in options.authorized_networks
-                ],
-                gcp_public_cidrs_access_enabled=False,
-            )
-            if options.public_endpoint
-            else None,
-            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
-                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
-                    allow_external_traffic=options.dns_endpoint
-                )
-            ),
-            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
-                workload_pool=pulumi.Output.concat(project, ".svc.id.goog")
-            ),
-            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=options.release_channel.value),
-            deletion_protection=options.deletion_protection if options.deletion_protection is not None else resolved.protect_data,
-            remove_default_node_pool=True,
-            initial_node_count=1,
-            node_config=gcp.container.ClusterNodeConfigArgs(  # the default pool lives only until it is removed
-                service_account=identity.email,
-                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
-                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
-            ),
-            enable_shielded_nodes=True,
-            addons_config=gcp.container.ClusterAddonsConfigArgs(
-                gce_persistent_disk_csi_driver_config=gcp.container.ClusterAddonsConfigGcePersistentDiskCsiDriverConfigArgs(enabled=True),
-                gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled="gcsfuse" in kinds or bool(args.get("bucket"))),
-                gcp_filestore_csi_driver_config=gcp.container.ClusterAddonsConfigGcpFilestoreCsiDriverConfigArgs(enabled="filestore" in kinds),
-                parallelstore_csi_driver_config=gcp.container.ClusterAddonsConfigParallelstoreCsiDriverConfigArgs(enabled="parallelstore" in kinds),
-                # ClusterStorage creates GKE-path Lustre with gke_support_enabled (port 6988): the driver must use that port.
-                lustre_csi_driver_config=gcp.container.ClusterAddonsConfigLustreCsiDriverConfigArgs(
-                    enabled="lustre" in kinds, enable_legacy_lustre_port=True if "lustre" in kinds else None
-                ),
-            ),
-            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS", *(["DCGM"] if plan.kind == "gpu" and options.dcgm_metrics else [])],
-                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
-            ),
-            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]),
-            maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
-                daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(start_time=options.maintenance_start_time)
-            )
-            if options.maintenance_start_time
-            else None,
-            cost_management_config=gcp.container.ClusterCostManagementConfigArgs(enabled=True),
-            resource_labels=contract.data_labels(labels),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["nodeConfig", "initialNodeCount"]),
+        storage_kinds = {v["kind"] for v in volumes} | ({"gcsfuse"} if bucket else set())
+        cluster = _gke_cluster(
+            name, resolved, plan, options, network=network, project=project, location=location,
+            storage_kinds=storage_kinds, node_account=identity.email, labels=contract.data_labels(labels), parent=self,
         )
-
         system = system_node_pool(
             name, options, cluster=cluster, location=location, zone=resolved.zone, project=project,
             service_account=identity.email, labels=contract.data_labels(labels), parent=self,
@@ -368,51 +389,33 @@ class GkeCluster(pulumi.ComponentResource):
             name, plan, cluster=cluster, location=location, zone=resolved.zone, project=project,
             extra_nics=extra_nics, service_account=identity.email, labels=labels, parent=self,
         )
-
-        bucket = args.get("bucket")
         ksa_name = f"{name}-workload"
-        workload_gsa: Optional[gcp.serviceaccount.Account] = None
-        if bucket:
-            workload_gsa = self._workload_identity(name, project, bucket, options.namespace, ksa_name, cluster)
+        workload_account = self._workload_identity(name, project, bucket, options.namespace, ksa_name, cluster) if bucket else None
 
         family = resolved.shape.family if resolved.shape else None
         flavor = family.gpudirect if family else GpuDirect.NONE
         direct = facts.gpudirect_for(flavor)
-        nic_types = [n["nic_type"] if isinstance(n["nic_type"], NicType) else NicType(n["nic_type"]) for n in extra_nics]
+        nic_types = [NicType(n["nic_type"]) for n in extra_nics]
         names = network_object_names(nic_types, direct.network_names) if direct and extra_nics else []
-        endpoint = self._endpoint(cluster, options)
-        config = pulumi.Output.all(cluster.name, endpoint, cluster.master_auth).apply(
-            lambda v: kubeconfig(v[0], v[1], None if options.dns_endpoint else _field(v[2], "cluster_ca_certificate"))
+        self.endpoint = self._endpoint(cluster, options)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, self.endpoint, cluster.master_auth).apply(
+                lambda v: kubeconfig(v[0], v[1], None if options.dns_endpoint else _field(v[2], "cluster_ca_certificate"))
+            )
         )
-        self.kubeconfig = pulumi.Output.secret(config)
-
-        claims: list[str] = []
         if options.in_cluster_objects:
-            provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self, depends_on=[system]))
+            provider = k8s.Provider(
+                f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self, depends_on=[system])
+            )
             k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
             if names:
                 device_networks(name, names, extra_nics, k8s_opts)
-            install = options.gpudirect if options.gpudirect is not None else bool(names)
-            if install and family is not None:
+            if family is not None and (options.gpudirect if options.gpudirect is not None else bool(names)):
                 gpudirect_daemonsets(name, flavor, family.arch, plan.accelerator, k8s_opts)
-            if options.namespace != "default" and (volumes or workload_gsa):
-                ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=options.namespace), opts=k8s_opts)
-                k8s_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[ns]))
-            for volume in volumes:
-                storage_volume(name, volume, options.namespace, k8s_opts)
-                claims.append(volume["name"])
-            if workload_gsa is not None:
-                k8s.core.v1.ServiceAccount(
-                    f"{name}-workload",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=ksa_name, namespace=options.namespace, annotations={"iam.gke.io/gcp-service-account": workload_gsa.email}
-                    ),
-                    opts=k8s_opts,
-                )
+            self._workload_objects(name, options.namespace, volumes, ksa_name, workload_account, k8s_opts)
 
         self.cluster_name = cluster.name
         self.location = pulumi.Output.from_input(location)
-        self.endpoint = endpoint
         self.get_credentials_command = pulumi.Output.concat(
             "gcloud container clusters get-credentials ", cluster.name, f" --location {location} --project ", project,
             " --dns-endpoint" if options.dns_endpoint else ("" if options.public_endpoint else " --internal-ip"),
@@ -425,12 +428,28 @@ class GkeCluster(pulumi.ComponentResource):
         self.pod_network_annotations = pulumi.Output.from_input(pod_network_annotations(names))
         self.gpudirect = pulumi.Output.from_input(flavor.value)
         self.gpudirect_sidecar_image = pulumi.Output.from_input((direct.workload_sidecar_image if direct else None) or "")
-        self.volume_claims = pulumi.Output.from_input(claims)
+        self.volume_claims = pulumi.Output.from_input([v["name"] for v in volumes] if options.in_cluster_objects else [])
         self.namespace = pulumi.Output.from_input(options.namespace)
-        self.workload_service_account = pulumi.Output.from_input(ksa_name if workload_gsa is not None and options.in_cluster_objects else "")
-        self.workload_google_service_account = workload_gsa.email if workload_gsa is not None else pulumi.Output.from_input("")
+        self.workload_service_account = pulumi.Output.from_input(ksa_name if workload_account and options.in_cluster_objects else "")
+        self.workload_google_service_account = workload_account.email if workload_account else pulumi.Output.from_input("")
         self.node_service_account = identity.email
         self.register_outputs({key: getattr(self, key) for key in _OUTPUTS})
+
+    def _workload_objects(self, name, namespace, volumes, ksa_name, workload_account, opts: pulumi.ResourceOptions) -> None:
+        """The namespace, the volumes and claims, and the Kubernetes service account of the workload."""
+        if namespace != "default" and (volumes or workload_account):
+            ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace), opts=opts)
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns]))
+        for volume in volumes:
+            storage_volume(name, volume, namespace, opts)
+        if workload_account is not None:
+            k8s.core.v1.ServiceAccount(
+                f"{name}-workload",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=ksa_name, namespace=namespace, annotations={"iam.gke.io/gcp-service-account": workload_account.email}
+                ),
+                opts=opts,
+            )
 
     def _workload_identity(self, name, project, bucket, namespace, ksa_name, cluster) -> gcp.serviceaccount.Account:
         """A Google service account for the workload, with the bucket, impersonated by the Kubernetes one."""
@@ -488,51 +507,36 @@ def _node_selector(plan: PoolPlan) -> dict[str, str]:
 # ---- from a stack ---------------------------------------------------------------------------------
 
 def storage_volumes(st: StorageSpec, storage) -> list[KubernetesVolumeArgs]:
-    """A ClusterStorage (built from `st`) as volumes for pods: one claim per bucket, file system or disk."""
+    """A ClusterStorage (built from `st`) as volumes for pods: one claim per bucket, file system or disk.
+
+    Volume handles and attributes as the GKE CSI drivers document them for existing instances.
+    """
     res = storage.resources
     out: list[KubernetesVolumeArgs] = []
+
+    def volume(kind: str, handle, gib: int, name: Optional[str] = None, **extra) -> None:
+        out.append(KubernetesVolumeArgs(name=name or kind, kind=kind, volume_handle=handle, capacity_gib=gib, **extra))
+
     if "bucket" in res:
-        out.append(KubernetesVolumeArgs(name="data", kind="gcsfuse", volume_handle=res["bucket"].name, capacity_gib=1024, mount_options=["implicit-dirs"]))
+        volume("gcsfuse", res["bucket"].name, 1024, name="data", mount_options=["implicit-dirs"])
     if "filestore" in res and st.filestore is not None:
         fs, share = res["filestore"], st.filestore.share_name
-        out.append(
-            KubernetesVolumeArgs(
-                name="filestore",
-                kind="filestore",
-                volume_handle=pulumi.Output.concat("modeInstance/", fs.location, "/", fs.name, f"/{share}"),
-                attributes=fs.networks.apply(lambda nets, share=share: {"ip": (nets[0].ip_addresses or [""])[0], "volume": share}),
-                capacity_gib=st.filestore.capacity_gb,
-            )
-        )
+        handle = pulumi.Output.concat("modeInstance/", fs.location, "/", fs.name, f"/{share}")
+        ip = fs.networks.apply(lambda nets: (nets[0].ip_addresses or [""])[0])
+        volume("filestore", handle, st.filestore.capacity_gb, attributes=ip.apply(lambda a, share=share: {"ip": a, "volume": share}))
     if "lustre" in res and st.lustre is not None:
         lu = res["lustre"]
-        out.append(
-            KubernetesVolumeArgs(
-                name="lustre",
-                kind="lustre",
-                volume_handle=pulumi.Output.concat(lu.project, "/", lu.location, "/", lu.instance_id),
-                attributes=pulumi.Output.all(lu.mount_point, lu.filesystem).apply(lambda v: {"ip": (v[0] or "").split("@")[0], "filesystem": v[1]}),
-                capacity_gib=st.lustre.capacity_gb,
-            )
-        )
+        handle = pulumi.Output.concat(lu.project, "/", lu.location, "/", lu.instance_id)
+        attrs = pulumi.Output.all(lu.mount_point, lu.filesystem).apply(lambda v: {"ip": (v[0] or "").split("@")[0], "filesystem": v[1]})
+        volume("lustre", handle, st.lustre.capacity_gb, attributes=attrs)
     if "parallelstore" in res and st.parallelstore is not None:
         ps = res["parallelstore"]
-        out.append(
-            KubernetesVolumeArgs(
-                name="parallelstore",
-                kind="parallelstore",
-                volume_handle=pulumi.Output.concat(ps.project, "/", ps.location, "/", ps.instance_id, "/default-pool/default-container"),
-                attributes=pulumi.Output.all(ps.access_points, ps.network).apply(lambda v: {"accessPoints": ",".join(v[0] or []), "network": last_segment(v[1])}),
-                capacity_gib=st.parallelstore.capacity_gb,
-            )
-        )
+        handle = pulumi.Output.concat(ps.project, "/", ps.location, "/", ps.instance_id, "/default-pool/default-container")
+        attrs = pulumi.Output.all(ps.access_points, ps.network).apply(lambda v: {"accessPoints": ",".join(v[0] or []), "network": last_segment(v[1])})
+        volume("parallelstore", handle, st.parallelstore.capacity_gb, attributes=attrs)
     if "hyperdisk_ml" in res and st.hyperdisk_ml is not None:
         hd = st.hyperdisk_ml
-        out.append(
-            KubernetesVolumeArgs(
-                name="models", kind="hyperdisk-ml", volume_handle=res["hyperdisk_ml"].id, capacity_gib=hd.size_gb, read_only=bool(hd.source_snapshot)
-            )
-        )
+        volume("hyperdisk-ml", res["hyperdisk_ml"].id, hd.size_gb, name="models", read_only=bool(hd.source_snapshot))
     return out
 
 

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic.alias_generators import to_camel
 
-from .catalog import Catalog, GpuFamily, catalog
+from .catalog import Catalog, GpuFamily, catalog, region_of
 from .enums import GpuDirect, GpuDriverVersion, GpuSharingStrategy, ProvisioningModel, WorkloadKind
 from .rules.base import last_segment
 from .spec import ResolvedCluster
@@ -92,23 +92,37 @@ def _autoscaling(resolved: ResolvedCluster, options: GkeOptions, nodes: int, fle
     return minimum
 
 
+def _capacity(resolved: ResolvedCluster, options: GkeOptions, queue_by_default: bool, add: Add) -> dict[str, Any]:
+    """How the pool obtains its nodes: flex-start (queued or not), spot, a reservation, or on-demand."""
+    model = resolved.provisioning
+    flex = model == ProvisioningModel.FLEX_START
+    queued = options.queued_provisioning if options.queued_provisioning is not None else (flex and queue_by_default)
+    if queued and not flex:
+        add("gke.queuedProvisioning", f"queued provisioning is Dynamic Workload Scheduler capacity: it needs provisioning flex-start, not {model.value}")
+    hours = resolved.spec.provisioning.max_run_hours
+    return {
+        "flex_start": flex,
+        "queued": queued,
+        "spot": model == ProvisioningModel.SPOT,
+        "reservation": resolved.spec.provisioning.reservation if model == ProvisioningModel.RESERVATION else None,
+        # Flex-start VMs carry their limit on the node pool; queued requests carry it in the ProvisioningRequest.
+        "max_run_seconds": hours * 3600 if flex and hours and not queued else None,
+    }
+
+
 def _gpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add: Add) -> Optional[PoolPlan]:
     shape = resolved.shape
     assert shape is not None
     fam = shape.family
     facts = cat.data.gke
     assert facts is not None
-    model = resolved.provisioning
-    flex = model == ProvisioningModel.FLEX_START
     nodes = resolved.nodes
     kind = resolved.spec.workload.kind
     if not fam.gpu.gke:
         add("machineType", f"GKE offers no accelerator type for {fam.gpu.model}")
         return None
-
-    queued = options.queued_provisioning if options.queued_provisioning is not None else (flex and nodes > 1)
-    if queued and not flex:
-        add("gke.queuedProvisioning", f"queued provisioning is Dynamic Workload Scheduler capacity: it needs provisioning flex-start, not {model.value}")
+    capacity = _capacity(resolved, options, nodes > 1, add)
+    flex, queued = capacity["flex_start"], capacity["queued"]
 
     # Nodes that talk to each other (GPUDirect families, training) sit close; serving replicas need not.
     needs_compact = nodes > 1 and fam.compact_placement and (fam.gpudirect != GpuDirect.NONE or kind in TRAINING)
@@ -141,7 +155,6 @@ def _gpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         if sharing.max_clients > facts.gpu_sharing_max_clients:
             add("gke.gpuSharing.maxClients", f"GKE shares a GPU among at most {facts.gpu_sharing_max_clients} containers, not {sharing.max_clients}")
 
-    max_hours = resolved.spec.provisioning.max_run_hours
     return PoolPlan(
         kind="gpu",
         machine_type=shape.machine_type,
@@ -150,18 +163,14 @@ def _gpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         pools=1,
         nodes=nodes,
         min_nodes=_autoscaling(resolved, options, nodes, flex, add),
-        flex_start=flex,
-        queued=queued,
-        spot=model == ProvisioningModel.SPOT,
-        reservation=resolved.spec.provisioning.reservation if model == ProvisioningModel.RESERVATION else None,
         compact=bool(compact),
         accelerator_topology=fam.placement_gpu_topology if compact else None,
         tpu_topology=None,
         local_ssd_count=ssd,
         gpu_sharing=sharing,
         gpu_driver=options.gpu_driver,
-        max_run_seconds=max_hours * 3600 if flex and max_hours else None,
         family=fam,
+        **capacity,
     )
 
 
@@ -186,18 +195,14 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
             add(f"gke.{to_camel(key)}", "applies to GPU node pools, not TPUs")
     if options.local_ssd:
         add("gke.localSsd", "applies to GPU node pools, not TPUs")
-    model = resolved.provisioning
-    flex = model == ProvisioningModel.FLEX_START
+    capacity = _capacity(resolved, options, multi_host, add)
+    flex = capacity["flex_start"]
     slices = resolved.spec.tpu.slices
-    queued = options.queued_provisioning if options.queued_provisioning is not None else (flex and multi_host)
-    if queued and not flex:
-        add("gke.queuedProvisioning", f"queued provisioning is Dynamic Workload Scheduler capacity: it needs provisioning flex-start, not {model.value}")
     if options.compact_placement is False and multi_host:
         add("gke.compactPlacement", f"a multi-host {tpu.type.name} slice is always placed compactly with its topology {tpu.type.topology}")
     if multi_host and options.autoscaling is not None and not flex:
         add("gke.autoscaling", f"a multi-host {tpu.type.name} slice runs all {tpu.hosts} hosts or none; it does not autoscale")
     nodes = tpu.hosts if multi_host else slices
-    max_hours = resolved.spec.provisioning.max_run_hours
     return PoolPlan(
         kind="tpu",
         machine_type=machine.name,
@@ -206,17 +211,13 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         pools=slices if multi_host else 1,
         nodes=nodes,
         min_nodes=_autoscaling(resolved, options, nodes, flex, add) if (flex or not multi_host) else None,
-        flex_start=flex,
-        queued=queued,
-        spot=model == ProvisioningModel.SPOT,
-        reservation=resolved.spec.provisioning.reservation if model == ProvisioningModel.RESERVATION else None,
         compact=multi_host,
         accelerator_topology=None,
         tpu_topology=tpu.type.topology if multi_host else None,
         local_ssd_count=0,
         gpu_sharing=None,
         gpu_driver=options.gpu_driver,
-        max_run_seconds=max_hours * 3600 if flex and max_hours else None,
+        **capacity,
     )
 
 
@@ -332,7 +333,7 @@ def accelerator_node_pools(
             policy = gcp.compute.ResourcePolicy(
                 f"{name}-workload-policy",
                 name=f"{name}-workload-policy",
-                region=zone.rsplit("-", 1)[0],
+                region=region_of(zone),
                 workload_policy=gcp.compute.ResourcePolicyWorkloadPolicyArgs(
                     type="HIGH_THROUGHPUT", accelerator_topology=plan.accelerator_topology
                 ),

@@ -215,7 +215,7 @@ def test_a3_mega_dws_training_queues_for_all_nodes_with_eight_tcpxo_nics():
     assert cfg["machineType"] == "a3-megagpu-8g"
     assert cfg["guestAccelerators"][0]["type"] == "nvidia-h100-mega-80gb" and cfg["guestAccelerators"][0]["count"] == 8
     assert x["queuedProvisioning"] == {"enabled": True}
-    assert cfg["flexStart"] is True and cfg["maxRunDuration"] == f"{72 * 3600}s"
+    assert cfg["flexStart"] is True and "maxRunDuration" not in cfg, "a queued request carries its run duration itself"
     assert x["autoscaling"] == {"totalMinNodeCount": 0, "totalMaxNodeCount": 4, "locationPolicy": "ANY"}
     assert cfg["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert x["management"] == {"autoRepair": False, "autoUpgrade": True}
@@ -253,6 +253,21 @@ def test_a3_mega_dws_training_queues_for_all_nodes_with_eight_tcpxo_nics():
     assert addons["gcsFuseCsiDriverConfig"] == {"enabled": True}
 
 
+def test_single_node_flex_start_vms_scale_from_zero_with_a_run_limit():
+    reg, _ = gpu_cluster("a3-high", "a3-highgpu-8g", "us-central1-a", nodes=1, kind="finetuning", provisioning={"model": "flex-start", "max_run_hours": 24})
+    x = accelerator_pools(reg)[0].inputs
+    assert "queuedProvisioning" not in x and x["nodeConfig"]["flexStart"] is True
+    assert x["nodeConfig"]["maxRunDuration"] == f"{24 * 3600}s"
+    assert x["autoscaling"] == {"totalMinNodeCount": 0, "totalMaxNodeCount": 1, "locationPolicy": "ANY"}
+
+
+def test_a3_ultra_flex_start_may_be_placed_compactly_without_a_queue():
+    gke = {"queued_provisioning": False}
+    reg, _ = gpu_cluster("a3-ultra", "a3-ultragpu-8g", "us-central1-b", nodes=2, provisioning={"model": "flex-start"}, gke=gke)
+    x = accelerator_pools(reg)[0].inputs
+    assert x["placementPolicy"] == {"type": "COMPACT"} and "queuedProvisioning" not in x
+
+
 def test_a3_ultra_reserved_training_gets_the_rdma_networks_compact_placement_and_gib():
     reg, cluster = gpu_cluster(
         "a3-ultra", "a3-ultragpu-8g", "us-central1-b", nodes=2, provisioning={"model": "reservation", "reservation": "ultra-res"}
@@ -277,6 +292,20 @@ def test_a3_ultra_reserved_training_gets_the_rdma_networks_compact_placement_and
     (ds,) = reg.of_type(DAEMONSET)
     assert ds.inputs["metadata"]["name"] == "nccl-rdma-installer", "RDMA needs no NRI device injector"
     assert ds.inputs["spec"]["template"]["spec"]["initContainers"][0]["image"].endswith("nccl-plugin-gib:v1.1.1")
+
+
+def test_a4x_pools_follow_a_workload_policy_and_get_the_arm64_gib_installer():
+    reg, _ = gpu_cluster("a4x", "a4x-highgpu-4g", "us-central1-a", nodes=2, provisioning={"model": "reservation", "reservation": "gb200"})
+    policy = reg.one("gcp:compute/resourcePolicy:ResourcePolicy").inputs
+    assert policy["workloadPolicy"] == {"type": "HIGH_THROUGHPUT", "acceleratorTopology": "1x72"} and policy["region"] == "us-central1"
+    (pool,) = accelerator_pools(reg)
+    assert pool.inputs["placementPolicy"] == {"type": "COMPACT", "policyName": "c-workload-policy"}
+    assert len(gpu_nic_expectations(reg, "a4x", pool.inputs)) == 5
+    (ds,) = reg.of_type(DAEMONSET)
+    pod = ds.inputs["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["image"].endswith("nccl-plugin-gib-arm64:v1.1.0")
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert terms[1] == {"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}
 
 
 def test_a3_high_on_demand_training_is_compact_with_four_tcpx_nics():
