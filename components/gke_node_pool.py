@@ -143,6 +143,9 @@ def _gpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         else:
             add("gke.compactPlacement", f"{nodes} nodes of {fam.name} need compact placement for GPUDirect; leave compactPlacement on")
 
+    if options.gpudirect and fam.gpudirect == GpuDirect.NONE:
+        add("gke.gpudirect", f"{fam.name} has no GPUDirect networking to install")
+
     ssd_available = local_ssd_count(shape.machine_type, shape.local_ssd_gb, cat)
     if options.local_ssd and not ssd_available:
         add("gke.localSsd", f"{shape.machine_type} has no bundled Local SSD")
@@ -190,7 +193,7 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
         return None
     if resolved.spec.tpu.runtime_version:
         add("tpu.runtimeVersion", "GKE installs the TPU runtime of its node image; runtimeVersion is for TPU VMs")
-    for key in ("gpu_sharing", "gpu_driver"):
+    for key in ("gpu_sharing", "gpu_driver", "gpudirect", "dcgm_metrics"):
         if key in options.model_fields_set:
             add(f"gke.{to_camel(key)}", "applies to GPU node pools, not TPUs")
     if options.local_ssd:

@@ -493,6 +493,7 @@ def test_more_bad_input():
                 network={"host_network": "h", "host_subnetwork": "s", "pods_range_name": "p", "services_range_name": "v",
                          "extra_nics": [{"network": "n", "subnetwork": "s", "nic_type": "GVNIC"}]})
         attempt(errors, gke={"authorized_networks": [{"cidr": "0.0.0.0/0"}], "public_endpoint": True, "bogus": 1})
+        attempt(errors, gke={"gpudirect": True})
 
     reg = mocked(program)
     assert reg.all == []
@@ -501,6 +502,7 @@ def test_more_bad_input():
     assert "tpu.runtimeVersion: GKE installs the TPU runtime of its node image" in errors[1]
     assert "network.extraNics: TPU node pools use the host network only" in errors[1]
     assert "opens the control plane to the whole internet" in errors[2] and "gke.bogus: unknown key" in errors[2]
+    assert "gke.gpudirect: G2 has no GPUDirect networking to install" in errors[3]
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class GkeOptions(SpecModel):
             raise ValueError("publicEndpoint needs authorizedNetworks: the ranges allowed to reach the control plane")
         if self.authorized_networks and not self.public_endpoint:
             raise ValueError("authorizedNetworks apply to the public endpoint; set publicEndpoint: true or drop them")
+        if self.gpudirect and not self.in_cluster_objects:
+            raise ValueError("gpudirect installs objects in the cluster; it needs inClusterObjects")
         if self.master_ipv4_cidr is not None:
             try:
                 net = ipaddress.ip_network(self.master_ipv4_cidr, strict=True)
