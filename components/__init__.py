@@ -24,6 +24,8 @@ _EXPORTS = {
     "TpuVmClusterArgs": "tpu",
     "SlurmCluster": "slurm",
     "SlurmClusterArgs": "slurm",
+    "GkeCluster": "gke",
+    "GkeClusterArgs": "gke",
     "WorkloadArgs": "args",
     "ProvisioningArgs": "args",
     "NetworkAttachmentArgs": "args",

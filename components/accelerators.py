@@ -171,13 +171,15 @@ def _node_pool_use(inputs: Mapping[str, Any], cat: Catalog) -> Optional[Accelera
     placement = inputs.get("placementPolicy") or {}
     if machine in cat.gke_tpu_machines:
         gen, chips = cat.gke_tpu_machines[machine]
+        topology = placement.get("tpuTopology")  # multi-host slices: the pool is one slice of this topology
         return AcceleratorUse(
             resource_type=NODE_POOL,
             kind="tpu",
             labels=labels,
             machine_type=machine,
             tpu_generation=gen,
-            tpu_topology=placement.get("tpuTopology"),
+            tpu_type=next((t.name for t in gen.accelerator_types if t.topology == topology), None) if topology else None,
+            tpu_topology=topology,
             chips=chips * nodes,
             nodes=nodes,
             min_nodes=min_nodes,

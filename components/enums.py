@@ -66,3 +66,27 @@ class HpcOffload(str, Enum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+
+class ReleaseChannel(str, Enum):
+    """GKE release channel: how fast the control plane and nodes follow new Kubernetes versions."""
+
+    RAPID = "RAPID"
+    REGULAR = "REGULAR"
+    STABLE = "STABLE"
+    EXTENDED = "EXTENDED"
+
+
+class GpuSharingStrategy(str, Enum):
+    """How several containers share one GPU of a GKE node (small inference)."""
+
+    TIME_SHARING = "time-sharing"
+    MPS = "mps"
+
+
+class GpuDriverVersion(str, Enum):
+    """Which NVIDIA driver GKE installs on GPU nodes (gpu_driver_installation_config)."""
+
+    DEFAULT = "default"
+    LATEST = "latest"
+    DISABLED = "disabled"

@@ -18,10 +18,11 @@ Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.Com
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine, slurm, tpu, vertex
+    from . import compute_engine, gke, slurm, tpu, vertex
 
     builders: dict[ClusterPath, Builder] = {
         ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
+        ClusterPath.GKE: gke.from_spec,
         ClusterPath.SLURM: slurm.from_spec,
         ClusterPath.TPU: tpu.from_spec,
         ClusterPath.VERTEX: vertex.from_spec,

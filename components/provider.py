@@ -15,6 +15,7 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from . import __version__
 from .args import ClusterArgs, GpuClusterArgs
 from .compute_engine import GpuVmCluster
+from .gke import GkeCluster
 from .network import ClusterNetwork
 from .slurm import SlurmCluster
 from .storage import ClusterStorage
@@ -24,7 +25,7 @@ from .vertex_common import VertexArgs
 
 PACKAGE = "ai-clusters"
 VERSION = __version__
-COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, SlurmCluster, TpuVmCluster, VertexTraining, VertexServing]
+COMPONENTS = [ClusterNetwork, ClusterStorage, GpuVmCluster, GkeCluster, SlurmCluster, TpuVmCluster, VertexTraining, VertexServing]
 SHARED_ARGS = (VertexArgs, GpuClusterArgs, ClusterArgs)
 
 

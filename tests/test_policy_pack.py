@@ -146,7 +146,7 @@ def test_secure_accelerators(pack):
     msgs = by_policy(analyze(pack, INSTANCE, insecure), "secure-accelerators")
     assert any("secure boot is off" in m for m in msgs) and any("OS Login is off" in m for m in msgs)
     assert by_policy(analyze(pack, GKE, {"privateClusterConfig": {"enablePrivateNodes": False}}), "secure-accelerators")
-    assert not by_policy(analyze(pack, GKE, {"privateClusterConfig": {"enablePrivateNodes": True}}), "secure-accelerators")
+    assert not by_policy(analyze(pack, GKE, {"privateClusterConfig": {"enablePrivateNodes": True, "enablePrivateEndpoint": True}}), "secure-accelerators")
 
 
 def test_data_survives(pack):

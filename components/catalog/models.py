@@ -347,6 +347,111 @@ class VertexFacts(_Model):
                     raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
 
 
+class GkeContainer(_Model):
+    """A container of a DaemonSet Google documents for GKE nodes."""
+
+    name: str
+    image: str
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    mounts: dict[str, str] = Field(default_factory=dict, description="volume name -> mount path")
+    privileged: bool = False
+    cpu_request: Optional[str] = None
+
+
+class GkeHostPath(_Model):
+    """A hostPath volume of such a DaemonSet."""
+
+    name: str
+    path: str
+    type: Optional[str] = Field(default=None, pattern=r"^(Directory|DirectoryOrCreate|File|FileOrCreate)$")
+
+
+class GkeDaemonSet(Sourced):
+    """A node DaemonSet (NCCL plugin installer, NRI device injector) as Google's manifest defines it."""
+
+    name: str
+    namespace: str = "kube-system"
+    arch: Optional[str] = Field(default=None, pattern=r"^(amd64|arm64)$", description="Only nodes of this kubernetes.io/arch; unset: amd64 nodes, without an arch term.")
+    host_network: bool = True
+    host_pid: bool = True
+    volumes: list[GkeHostPath] = Field(default_factory=list)
+    init_containers: list[GkeContainer] = Field(default_factory=list)
+    containers: list[GkeContainer] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _mounts_exist(self) -> "GkeDaemonSet":
+        names = {v.name for v in self.volumes}
+        for c in [*self.init_containers, *self.containers]:
+            missing = set(c.mounts) - names
+            if missing:
+                raise ValueError(f"{self.name}/{c.name} mounts unknown volumes {sorted(missing)}")
+        return self
+
+
+class GkeNetworkNames(_Model):
+    """How Google's GKE guides name the Network objects of a family's extra NICs (pods reference them)."""
+
+    gvnic_prefix: str
+    gvnic_start: int = Field(ge=0)
+    rdma_prefix: Optional[str] = None
+    rdma_start: int = Field(default=0, ge=0)
+
+
+class GkeGpuDirect(Sourced):
+    """What GKE needs in the cluster for one GPUDirect flavor."""
+
+    flavor: GpuDirect
+    network_names: GkeNetworkNames
+    nccl_installers: list[GkeDaemonSet] = Field(min_length=1, description="One per node architecture.")
+    nri_device_injector: bool = False
+    workload_sidecar_image: Optional[str] = Field(default=None, description="The receive-datapath manager workloads run beside NCCL.")
+
+
+class GkeTaint(_Model):
+    key: str
+    value: str
+    effect: str = Field(pattern=r"^(NO_SCHEDULE|PREFER_NO_SCHEDULE|NO_EXECUTE)$")
+
+
+class GkeSystemPool(Sourced):
+    """Defaults of the small CPU pool every cluster keeps for system pods."""
+
+    machine_type: str
+    disk_gb: int = Field(ge=20)
+    min_nodes: int = Field(ge=1)
+    max_nodes: int = Field(ge=1)
+
+
+class GkeFacts(Sourced):
+    """GKE facts the GkeCluster component builds from."""
+
+    system_pool: GkeSystemPool
+    node_service_account_roles: list[str] = Field(min_length=1)
+    gpu_taint: GkeTaint
+    tpu_taint: GkeTaint
+    gpu_sharing_max_clients: int = Field(ge=2)
+    local_ssd_disk_gb: int = Field(ge=1)
+    local_ssd_ephemeral_counts: dict[str, int] = Field(default_factory=dict, description="machine type -> bundled Local SSDs")
+    flex_start_compact_families: list[str] = Field(default_factory=list)
+    device_network_name_max: int = Field(ge=1)
+    csi_drivers: dict[str, str]
+    nri_device_injector: GkeDaemonSet
+    gpudirect: list[GkeGpuDirect]
+
+    def cited(self) -> list[tuple[str, list[str]]]:
+        """(owner, source ids) of every sourced part, for the catalog's reference check."""
+        parts: list[tuple[str, list[str]]] = [("gke", self.sources), ("gke.system_pool", self.system_pool.sources)]
+        parts.append(("gke.nri_device_injector", self.nri_device_injector.sources))
+        for g in self.gpudirect:
+            parts.append((f"gke.gpudirect.{g.flavor.value}", g.sources))
+            parts.extend((f"gke.gpudirect.{g.flavor.value}.{d.name}", d.sources) for d in g.nccl_installers)
+        return parts
+
+    def gpudirect_for(self, flavor: GpuDirect) -> Optional[GkeGpuDirect]:
+        return next((g for g in self.gpudirect if g.flavor == flavor), None)
+
+
 class WorkloadGuidance(Sourced):
     """Which families Google Cloud recommends for a workload kind, best first."""
 
@@ -445,6 +550,7 @@ class CatalogData(_Model):
     cloud_tpu_api: Optional[CloudTpuApi] = None
     slurm: SlurmFacts
     quotas: Optional[QuotaFacts] = None
+    gke: Optional[GkeFacts] = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -484,4 +590,6 @@ class CatalogData(_Model):
             unknown = [t.generation for t in self.quotas.tpus if t.generation not in gens]
             if unknown:
                 raise ValueError(f"quotas name unknown TPU generations {unknown}")
+        for owner, ids in self.gke.cited() if self.gke else []:
+            check(owner, ids)
         return self

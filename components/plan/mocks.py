@@ -107,6 +107,10 @@ class CloudMocks(Mocks):
                 masterAuth={"clusterCaCertificate": "bW9jay1jYQ==", "clientCertificate": "", "clientKey": ""},
                 selfLink=f"https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{name}",
             )
+            endpoints = inputs.get("controlPlaneEndpointsConfig") or {}
+            if "dnsEndpointConfig" in endpoints:  # GKE answers with the cluster's DNS name
+                dns = {**endpoints["dnsEndpointConfig"], "endpoint": f"gke-{abs(hash(name)) % 10**12:012d}.{location}.gke.goog"}
+                state["controlPlaneEndpointsConfig"] = {**endpoints, "dnsEndpointConfig": dns}
             rid = f"projects/{project}/locations/{location}/clusters/{name}"
         elif args.typ.startswith("gcp:tpu/"):
             rid = f"projects/{project}/locations/{location}/{'queuedResources' if 'Queued' in kind else 'nodes'}/{name}"

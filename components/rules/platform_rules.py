@@ -133,9 +133,16 @@ def _default_sa_with_cloud_platform(account: Mapping[str, Any] | None, scopes_ke
 def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
     props = r.props
     if r.type == GKE_CLUSTER:
-        private = (props.get("privateClusterConfig") or {}).get("enablePrivateNodes")
-        if not private:
+        private = props.get("privateClusterConfig") or {}
+        if not private.get("enablePrivateNodes"):
             yield "GKE nodes must be private: privateClusterConfig.enablePrivateNodes = true"
+        ip_endpoints = ((props.get("controlPlaneEndpointsConfig") or {}).get("ipEndpointsConfig") or {}).get("enabled")
+        authorized = as_list((props.get("masterAuthorizedNetworksConfig") or {}).get("cidrBlocks"))
+        if not private.get("enablePrivateEndpoint") and ip_endpoints is not False and not authorized:
+            yield (
+                "the control plane's public endpoint is open to every address: set privateClusterConfig.enablePrivateEndpoint = true "
+                "(reach it through the DNS endpoint) or list the allowed ranges in masterAuthorizedNetworksConfig"
+            )
         return
     if r.type == VERTEX_ENDPOINT:
         if not props.get("network") and not (props.get("privateServiceConnectConfig") or {}).get("enablePrivateServiceConnect"):
@@ -162,6 +169,10 @@ def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
             yield "nodes run as the default compute service account with the cloud-platform scope; use a dedicated account"
         if (config.get("shieldedInstanceConfig") or {}).get("enableSecureBoot") is False:
             yield "Shielded GKE nodes: secure boot is off"
+        if (props.get("networkConfig") or {}).get("enablePrivateNodes") is False:
+            yield "the node pool turns private nodes off (networkConfig.enablePrivateNodes = false): its nodes get external IPs"
+        if str((config.get("workloadMetadataConfig") or {}).get("mode") or "").upper() == "GCE_METADATA":
+            yield "pods can read the node's credentials (workloadMetadataConfig.mode GCE_METADATA); use GKE_METADATA (Workload Identity)"
     elif r.type == TPU_VM:
         yield from _tpu_node_problems(props, "the TPU VM")
         if not (props.get("shieldedInstanceConfig") or {}).get("enableSecureBoot"):
@@ -191,9 +202,15 @@ def _tpu_node_problems(node: Mapping[str, Any], what: str) -> Iterable[str]:
 
 SECURE_ACCELERATORS = Rule(
     name="secure-accelerators",
-    description="No external IP on accelerator nodes, Shielded VM, OS Login, no default service account with cloud-platform, private GKE nodes.",
+    description=(
+        "No external IP on accelerator nodes, Shielded VM, OS Login, no default service account with cloud-platform, private GKE nodes "
+        "with Workload Identity, and no GKE control plane open to every address."
+    ),
     level="mandatory",
-    remediation="Remove access configs (use Cloud NAT and IAP), enable Shielded VM and OS Login, use a dedicated service account, enable private nodes.",
+    remediation=(
+        "Remove access configs (use Cloud NAT and IAP), enable Shielded VM and OS Login, use a dedicated service account, enable private "
+        "nodes and GKE_METADATA, and keep the control plane private (DNS endpoint) or limited to authorized networks."
+    ),
     check=_secure,
 )
 
