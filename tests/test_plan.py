@@ -59,8 +59,12 @@ def test_dev_plan_shows_the_real_inputs_the_engine_receives(dev):
     buckets = [r for r in doc["resources"] if r["type"] == "gcp:storage/bucket:Bucket"]
     assert buckets and all(b["protect"] and b["retainOnDelete"] for b in buckets)
     components = [r for r in doc["resources"] if r["type"].startswith("ai-clusters:index:")]
-    children = [r for r in doc["resources"] if r["parent"] in {c["urn"] for c in components}]
-    assert len(children) == len(doc["resources"]) - len(components), "every resource is a component's child"
+    component_urns = {c["urn"] for c in components}
+    for r in doc["resources"]:
+        if r in components:
+            assert r["parent"] is None or r["parent"] in component_urns  # SlurmCluster nests its /home storage
+        else:
+            assert r["parent"] in component_urns, f"{r['urn']} is not a component's child"
 
 
 def test_markdown_is_a_pull_request_comment_with_a_mermaid_topology():
@@ -157,3 +161,21 @@ def test_unknown_stack_is_bad_input():
     result = runner.invoke(app, ["plan", "--stack", "nope"])
     assert result.exit_code == 2
     assert "stack 'nope' has no file stacks/Pulumi.nope.yaml" in result.output
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_environment_stacks_plan_cleanly_and_together_exercise_every_path(stack):
+    plan = make_plan(stack, ROOT, policy_runner=run_policy_pack)
+    assert plan.exit_code == 0, plan.mandatory_failures
+    assert plan.budget_hourly_usd is not None and plan.cost.hourly_usd <= plan.budget_hourly_usd
+    types = {r.type.rsplit(":", 1)[-1] for r in plan.resources}
+    assert {"GpuVmCluster", "GkeCluster", "SlurmCluster", "TpuVmCluster"} <= types
+    assert types & {"VertexTraining", "VertexServing"}
+
+
+def test_every_reference_stack_has_no_mandatory_violation():
+    from ai_clusters.plan.engine import find_project
+
+    for stack in find_project(ROOT).stacks():
+        plan = make_plan(stack, ROOT, policy_runner=run_policy_pack)
+        assert plan.exit_code == 0, (stack, plan.mandatory_failures)
