@@ -152,9 +152,13 @@ def _gpu_candidate(
     offered = _offered(zones, fam.zones, region)
     if not offered:
         return None, f"not offered in {', '.join(zones) if zones else region}"
+    shapes = _gpu_shapes(cat, family_id)
+    largest = max((s.gpus for s in shapes), default=0)
+    if workload.kind in TRAINING and fam.gpudirect == GpuDirect.NONE and largest and workload.accelerators > largest:
+        return None, f"{workload.accelerators} GPUs of training span nodes, and {fam.name} has no GPUDirect networking (at most {largest} GPUs per VM)"
     best: Optional[Candidate] = None
     reasons: list[str] = []
-    for shape in _gpu_shapes(cat, family_id):
+    for shape in shapes:
         if provisioning not in shape.provisioning:
             reasons.append(
                 f"{shape.machine_type} cannot be had {provisioning.value} (only {', '.join(p.value for p in shape.provisioning)})"
