@@ -8,7 +8,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from .benchmark.config import ComputeDtype, ModelKind
 from .catalog import CatalogError, catalog, region_of
 from .enums import ProvisioningModel, WorkloadKind
 from .spec import SpecError
+
+if TYPE_CHECKING:
+    from .advisor import Candidate
 
 app = typer.Typer(
     name="ai-clusters",
@@ -129,7 +132,12 @@ def recommend(
     if benchmarks is not None:
         from .benchmark.results import seconds_per_epoch_by_tier
 
-        measured = seconds_per_epoch_by_tier(benchmarks)
+        try:
+            measured = seconds_per_epoch_by_tier(benchmarks)
+        except SpecError as exc:
+            raise bad_spec(exc) from None
+        if not measured:
+            err.print(f"[yellow]note:[/] no result in {benchmarks} is from a catalog machine; ranking by list price", highlight=False)
     ranking = rank(spec, region=region, provisioning=provisioning, include_tpus=not no_tpu, seconds_per_epoch=measured)
     table = Table(title=f"{workload.value}: {accelerators} accelerator(s)" + (f", {model_params_b:g}B parameters" if model_params_b else ""))
     for col in ("#", "tier", "machine / slice", "nodes", "accelerators", "$/hour", "price from", "zones"):
@@ -149,8 +157,7 @@ def recommend(
             ", ".join(c.zones[:4]) + (" …" if len(c.zones) > 4 else ""),
         ]
         if measured:
-            per_epoch = c.cost_per_epoch_usd
-            row += ["—" if per_epoch is None else f"${per_epoch:,.4f}", "measured" if per_epoch is not None else "list price"]
+            row += [_per_epoch(c), _ranked_by(c)]
         table.add_row(*row)
     out.print(table)
     if not ranking.feasible:
@@ -163,6 +170,23 @@ def recommend(
             rej.add_row(r.name, r.reason)
         out.print(rej)
     raise typer.Exit(0 if ranking.feasible else 1)
+
+
+def _per_epoch(c: "Candidate") -> str:
+    if c.seconds_per_epoch is None:
+        return "—"
+    if c.hourly_usd is None:
+        return "no list price"
+    return f"${c.cost_per_epoch_usd:,.4f} ({c.seconds_per_epoch:,.1f} s)"
+
+
+def _ranked_by(c: "Candidate") -> str:
+    """Whether a rank comes from a measurement (and which) or from the hourly list price."""
+    if c.cost_per_epoch_usd is not None:
+        return f"measured ({c.measured_as})" if c.measured_as not in (c.machine_type, c.tpu_type) else "measured"
+    if c.seconds_per_epoch is not None:
+        return "measured, no list price"
+    return "list price" if c.hourly_usd is not None else "no list price"
 
 
 @app.command("catalog")
@@ -292,16 +316,25 @@ def benchmark(
     from .benchmark.config import BenchmarkConfig
     from .benchmark.system import MetadataError, machine_from_flags, machine_from_metadata
 
+    if from_metadata and (machine_type or accelerator or tpu_type):
+        raise fail_input("--from-metadata reads the machine; do not name it as well")
+    problems = []
     try:
         cfg = BenchmarkConfig(
             model=model, epochs=epochs, train_samples=train_samples, test_samples=test_samples, global_batch=batch_size,
             dtype=dtype, seed=seed, mnist_path=mnist,
         ).resolved()
-        if from_metadata and (machine_type or accelerator or tpu_type):
-            raise SpecError([], subject="--from-metadata reads the machine; do not name it as well")
-        machine = machine_from_metadata() if from_metadata else machine_from_flags(machine_type, accelerator, tpu_type)
     except SpecError as exc:
-        raise bad_spec(exc) from None
+        problems += exc.problems
+    try:
+        machine = machine_from_flags(machine_type, accelerator, tpu_type)
+    except SpecError as exc:
+        problems += exc.problems
+    if problems:
+        raise bad_spec(SpecError(problems, subject="benchmark"))
+    try:
+        if from_metadata:
+            machine = machine_from_metadata()
     except MetadataError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(3) from None
@@ -310,7 +343,7 @@ def benchmark(
         from .benchmark.run import BenchmarkError, run_benchmark
         from .benchmark.run import Progress as Callbacks
     except ImportError as exc:
-        err.print(f"[red]error:[/] the benchmark needs JAX: pip install 'ai-clusters[validate]' ({exc})", highlight=False)
+        err.print(f"[red]error:[/] the benchmark needs JAX: pip install 'ai-clusters\\[validate]' ({exc})", highlight=False)
         raise typer.Exit(3) from None
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -360,7 +393,7 @@ def benchmark_report(
     try:
         reports, written = report.write(results, output, region, provisioning)
     except ImportError as exc:
-        err.print(f"[red]error:[/] the chart needs matplotlib: pip install 'ai-clusters[validate]' ({exc})", highlight=False)
+        err.print(f"[red]error:[/] the chart needs matplotlib: pip install 'ai-clusters\\[validate]' ({exc})", highlight=False)
         raise typer.Exit(3) from None
     for rep in reports:
         table = Table(title=rep.workload.describe())

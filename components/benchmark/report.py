@@ -132,6 +132,11 @@ def _usd(x: Optional[float], digits: int = 2) -> str:
     return NO_PRICE if x is None else f"${x:,.{digits}f}"
 
 
+def _backend(r: BenchmarkResult) -> str:
+    backend = r.software.backend
+    return r.devices.platform if not backend or backend == r.devices.platform else f"{r.devices.platform}: {backend}"
+
+
 def cells(row: Row) -> list[str]:
     r = row.result
     util = r.utilisation
@@ -173,35 +178,42 @@ def markdown(reports: list[WorkloadReport], region: str, provisioning: Provision
             r = row.result
             lines.append(
                 f"- {r.machine.name}: {r.created:%Y-%m-%d}, host {r.host.cpu_model} ({r.host.cpu_count} cores), "
-                f"JAX {r.software.jax}, {r.devices.platform} backend {r.software.backend or 'unknown'}, "
+                f"JAX {r.software.jax} ({_backend(r)}), "
                 f"{len(r.epochs)} epochs (accuracy by epoch {', '.join(f'{e.test_accuracy:.1%}' for e in r.epochs)})"
             )
     return "\n".join(lines) + "\n"
 
 
+def _bars(ax, values: list[Optional[float]], color: str, texts: list[str], xlabel: str) -> None:  # type: ignore[no-untyped-def]
+    ys = list(range(len(values)))
+    ax.barh(ys, [v or 0.0 for v in values], color=color)
+    for y, v, text in zip(ys, values, texts):
+        ax.annotate(text, (v or 0.0, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.set_xlim(0, max([v for v in values if v] or [1.0]) * 1.35)
+    ax.set_xlabel(xlabel)
+
+
 def chart(rep: WorkloadReport) -> "Figure":
-    """Two horizontal bar panels: speed-up over CPU, and cost per epoch (where there is a price)."""
+    """Three horizontal bar panels: time per epoch, speed-up over CPU, cost per epoch at list price."""
     from matplotlib.figure import Figure
 
     rows = rep.rows
-    labels = [row.result.label for row in rows]
-    fig = Figure(figsize=(12, 1.6 + 0.55 * len(rows)), layout="constrained")
-    speed_ax, cost_ax = fig.subplots(1, 2, sharey=True)
-    ys = list(range(len(rows)))
-    speedups = [row.speedup or 0.0 for row in rows]
-    speed_ax.barh(ys, speedups, color="#4285F4")
-    speed_ax.set_yticks(ys, labels)
-    speed_ax.invert_yaxis()
-    speed_ax.set_xlabel("speed-up over CPU (x)" if rep.baseline else "speed-up over CPU (no CPU result)")
-    for y, row in zip(ys, rows):
-        if row.speedup is not None:
-            speed_ax.annotate(f"{row.speedup:,.1f}x", (row.speedup, y), xytext=(3, 0), textcoords="offset points", va="center")
+    fig = Figure(figsize=(14, 1.7 + 0.55 * len(rows)), layout="constrained")
+    time_ax, speed_ax, cost_ax = fig.subplots(1, 3, sharey=True)
+    seconds = [row.result.timing.seconds_per_epoch for row in rows]
+    _bars(time_ax, list(seconds), "#FBBC04", [_seconds(s) for s in seconds], "time per epoch (s), compilation excluded")
+    speedups = [row.speedup for row in rows]
+    _bars(
+        speed_ax,
+        speedups,
+        "#4285F4",
+        [f"{s:,.1f}x" if s is not None else "no CPU result" for s in speedups],
+        "speed-up over CPU (x)",
+    )
     costs = [row.cost_per_epoch_usd for row in rows]
-    cost_ax.barh(ys, [c or 0.0 for c in costs], color="#34A853")
-    cost_ax.set_xlabel("cost per epoch (USD, list price)")
-    for y, row, cost in zip(ys, rows, costs):
-        text = f"${cost:,.4f}" if cost is not None else row.price.note
-        cost_ax.annotate(text, (cost or 0.0, y), xytext=(3, 0), textcoords="offset points", va="center")
+    _bars(cost_ax, costs, "#34A853", [_usd(c, 4) if c is not None else row.price.note for c, row in zip(costs, rows)], "cost per epoch (USD, list price)")
+    time_ax.set_yticks(range(len(rows)), [row.result.label for row in rows])
+    time_ax.invert_yaxis()
     fig.suptitle(rep.workload.describe(), fontsize=10)
     return fig
 
