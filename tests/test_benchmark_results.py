@@ -319,3 +319,16 @@ def test_without_jax_the_package_imports_and_the_benchmark_says_what_to_install(
     )
     assert run.returncode == 0, run.stderr
     assert "ranking by list price" in run.stderr
+
+
+def test_without_matplotlib_the_report_is_the_table_alone(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCK_JAX.replace("('jax', 'jaxlib')", "('jax', 'jaxlib', 'matplotlib')"),
+         "benchmark", "report", str(RESULTS), "--output", str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "no charts without matplotlib" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| local | CPU | CPU (2 cores) |" in md and ".png" not in md

@@ -219,16 +219,16 @@ def chart(rep: WorkloadReport) -> "Figure":
 
 
 def write(
-    results: list[BenchmarkResult], out_dir: Path, region: str, provisioning: ProvisioningModel
+    results: list[BenchmarkResult], out_dir: Path, region: str, provisioning: ProvisioningModel, charts: bool = True
 ) -> tuple[list[WorkloadReport], list[Path]]:
-    """Write report.md and one PNG chart per workload into `out_dir`; the reports and the files."""
+    """Write report.md and (with `charts`) one PNG chart per workload into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = build(results, region, provisioning)
     written: list[Path] = []
-    for rep in reports:
+    for rep in reports if charts else []:
         chart(rep).savefig(out_dir / rep.chart_name, dpi=120)
         written.append(out_dir / rep.chart_name)
     md = out_dir / "report.md"
-    md.write_text(markdown(reports, region, provisioning), encoding="utf-8")
+    md.write_text(markdown(reports, region, provisioning, with_charts=charts), encoding="utf-8")
     return reports, [md, *written]
