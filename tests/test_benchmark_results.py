@@ -5,6 +5,7 @@ machines below are derived from them inside the tests, never written to that fol
 """
 
 import io
+import json
 import os
 import stat
 import subprocess
@@ -96,7 +97,7 @@ def test_a_file_that_is_not_a_result_is_named(tmp_path):
         load_result(bad)
     broken = checked_in("cnn").model_dump(mode="json")
     broken["timing"]["seconds_per_epoch"] = -1
-    bad.write_text(__import__("json").dumps(broken))
+    bad.write_text(json.dumps(broken))
     with pytest.raises(SpecError) as exc:
         load_result(bad)
     assert "timing.seconds_per_epoch" in str(exc.value)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ai_clusters import __version__, cli  # noqa: E402
 from ai_clusters.benchmark import data  # noqa: E402
 from ai_clusters.benchmark.config import BenchmarkConfig, ModelKind  # noqa: E402
 from ai_clusters.benchmark.results import FORMAT, Machine, MachineSource, load_result  # noqa: E402
-from ai_clusters.benchmark.run import BenchmarkError, Progress, run_benchmark  # noqa: E402
+from ai_clusters.benchmark.run import Progress, run_benchmark  # noqa: E402
 from ai_clusters.spec import SpecError  # noqa: E402
 
 
@@ -93,12 +94,12 @@ def test_result_file_round_trips(cnn_result, tmp_path):
 
 def test_the_cnn_learns_the_synthetic_digits():
     r = run_benchmark(BenchmarkConfig(epochs=2, train_samples=2048, test_samples=500, global_batch=64))
-    assert r.epochs[1].test_accuracy > 0.5 > 0.1  # chance is 10 %
+    assert r.epochs[1].test_accuracy > 0.5  # chance is 10 %
     assert r.epochs[1].train_loss < r.epochs[0].train_loss
 
 
 def test_tiny_transformer_run_learns_the_copy_task():
-    r = run_benchmark(TINY_TRANSFORMER.__class__(**{**TINY_TRANSFORMER.__dict__, "epochs": 3, "train_samples": 1024}))
+    r = run_benchmark(replace(TINY_TRANSFORMER, epochs=3, train_samples=1024))
     assert r.workload.dataset == "synthetic-tokens" and r.workload.shape["seq_len"] == 16
     assert r.accuracy > 0.5  # chance is 1/16 on the predictable positions
 

@@ -1,4 +1,7 @@
-"""Run the benchmark on every local JAX device and measure it (the only module that needs JAX).
+"""Run the benchmark on every local JAX device and measure it.
+
+This module and `nets` import JAX; the command line imports them only when a benchmark runs. On a
+multi-host TPU slice each host measures its own chips (`jax.local_devices()`).
 
 How it measures:
 - The data set is placed on the devices once (uint8 images or int32 tokens; tens of MB), so the
@@ -47,7 +50,6 @@ from .results import (
     Workload,
 )
 from .system import UtilisationSampler, host_info, nvidia_driver, nvidia_smi
-
 
 
 class BenchmarkError(RuntimeError):
