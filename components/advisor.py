@@ -60,6 +60,7 @@ class Candidate:
     zones: tuple[str, ...] = ()
     note: str = ""
     seconds_per_epoch: Optional[float] = None
+    measured_as: Optional[str] = None  # the key of `seconds_per_epoch` that matched (machine, slice or tier)
 
     @property
     def is_tpu(self) -> bool:
@@ -302,11 +303,9 @@ def recommend(
     if seconds_per_epoch:
         measured = []
         for c in ranking.feasible:
-            secs = next(
-                (seconds_per_epoch[k] for k in (c.machine_type, c.tpu_type, c.tier) if k and k in seconds_per_epoch),
-                None,
-            )
-            measured.append(Candidate(**{**c.__dict__, "seconds_per_epoch": secs}))
+            key = next((k for k in (c.machine_type, c.tpu_type, c.tier) if k and k in seconds_per_epoch), None)
+            secs = seconds_per_epoch[key] if key else None
+            measured.append(Candidate(**{**c.__dict__, "seconds_per_epoch": secs, "measured_as": key}))
         ranking.feasible = measured
     order = {fid: i for i, fid in enumerate(families)}
     ranking.feasible.sort(key=lambda c: (*_cost_key(c), order.get(c.tier, len(order))))

@@ -9,15 +9,19 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from .benchmark.config import ComputeDtype, ModelKind
 from .catalog import CatalogError, catalog, region_of
 from .enums import ProvisioningModel, WorkloadKind
 from .spec import SpecError
+
+if TYPE_CHECKING:
+    from .advisor import Candidate
 
 app = typer.Typer(
     name="ai-clusters",
@@ -130,7 +134,12 @@ def recommend(
     if benchmarks is not None:
         from .benchmark.results import seconds_per_epoch_by_tier
 
-        measured = seconds_per_epoch_by_tier(benchmarks)
+        try:
+            measured = seconds_per_epoch_by_tier(benchmarks)
+        except SpecError as exc:
+            raise bad_spec(exc) from None
+        if not measured:
+            err.print(f"[yellow]note:[/] no result in {benchmarks} is from a catalog machine; ranking by list price", highlight=False)
     ranking = rank(spec, region=region, provisioning=provisioning, include_tpus=not no_tpu, seconds_per_epoch=measured)
     table = Table(title=f"{workload.value}: {accelerators} accelerator(s)" + (f", {model_params_b:g}B parameters" if model_params_b else ""))
     for col in ("#", "tier", "machine / slice", "nodes", "accelerators", "$/hour", "price from", "zones"):
@@ -150,8 +159,7 @@ def recommend(
             ", ".join(c.zones[:4]) + (" …" if len(c.zones) > 4 else ""),
         ]
         if measured:
-            per_epoch = c.cost_per_epoch_usd
-            row += ["—" if per_epoch is None else f"${per_epoch:,.4f}", "measured" if per_epoch is not None else "list price"]
+            row += [_per_epoch(c), _ranked_by(c)]
         table.add_row(*row)
     out.print(table)
     if not ranking.feasible:
@@ -164,6 +172,23 @@ def recommend(
             rej.add_row(r.name, r.reason)
         out.print(rej)
     raise typer.Exit(0 if ranking.feasible else 1)
+
+
+def _per_epoch(c: "Candidate") -> str:
+    if c.seconds_per_epoch is None:
+        return "—"
+    if c.hourly_usd is None:
+        return "no list price"
+    return f"${c.cost_per_epoch_usd:,.4f} ({c.seconds_per_epoch:,.1f} s)"
+
+
+def _ranked_by(c: "Candidate") -> str:
+    """Whether a rank comes from a measurement (and which) or from the hourly list price."""
+    if c.cost_per_epoch_usd is not None:
+        return f"measured ({c.measured_as})" if c.measured_as not in (c.machine_type, c.tpu_type) else "measured"
+    if c.seconds_per_epoch is not None:
+        return "measured, no list price"
+    return "list price" if c.hourly_usd is not None else "no list price"
 
 
 @app.command("catalog")
@@ -368,6 +393,133 @@ def preflight(
         else:
             sys.stdout.write(body + "\n")
     raise typer.Exit(report.exit_code)
+
+
+benchmark_app = typer.Typer(
+    help="Measure a fixed JAX training workload on this machine's CPU, GPUs or TPUs (needs the validate extra).",
+    no_args_is_help=False,
+)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.callback(invoke_without_command=True)
+def benchmark(
+    ctx: typer.Context,
+    model: ModelKind = typer.Option(ModelKind.CNN, "--model", "-m", help="cnn (MNIST-shaped images) or transformer (synthetic tokens)."),
+    epochs: int = typer.Option(3, "--epochs", "-e", help="Timed epochs (after compilation)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch, split over all local devices (cnn: 256, transformer: 128)."),
+    train_samples: Optional[int] = typer.Option(None, "--train-samples", help="Training samples per epoch (cnn: 60000, transformer: 16384)."),
+    test_samples: Optional[int] = typer.Option(None, "--test-samples", help="Test samples for the accuracy (cnn: 10000, transformer: 2048)."),
+    dtype: ComputeDtype = typer.Option(ComputeDtype.FLOAT32, "--dtype", help="Compute precision: float32 or bfloat16."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data and the initial weights."),
+    mnist: Optional[Path] = typer.Option(None, "--mnist", help="A local MNIST copy (folder of IDX files, or mnist.npz) instead of generated images."),
+    machine_type: Optional[str] = typer.Option(None, "--machine-type", help="The Compute Engine machine type this runs on (prices the result)."),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="With an N1 machine type: the attached GPU (nvidia-tesla-t4 …)."),
+    tpu_type: Optional[str] = typer.Option(None, "--tpu-type", help="On a TPU VM: its accelerator type (v5litepod-8, v6e-8 …)."),
+    from_metadata: bool = typer.Option(False, "--from-metadata", help="Read machine type, zone and TPU type from the Compute Engine metadata server."),
+    region: Optional[str] = typer.Option(None, "--region", help="Region of the price shown (default: the zone's, else us-central1)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Result file (default: benchmark-MACHINE-MODEL.json)."),
+) -> None:
+    """Run the benchmark on every local device and write its result (JSON); `report` compares results."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .benchmark import report
+    from .benchmark.config import BenchmarkConfig
+    from .benchmark.system import MetadataError, machine_from_flags, machine_from_metadata
+
+    if from_metadata and (machine_type or accelerator or tpu_type):
+        raise fail_input("--from-metadata reads the machine; do not name it as well")
+    problems = []
+    try:
+        cfg = BenchmarkConfig(
+            model=model, epochs=epochs, train_samples=train_samples, test_samples=test_samples, global_batch=batch_size,
+            dtype=dtype, seed=seed, mnist_path=mnist,
+        ).resolved()
+    except SpecError as exc:
+        problems += exc.problems
+    try:
+        machine = machine_from_flags(machine_type, accelerator, tpu_type)
+    except SpecError as exc:
+        problems += exc.problems
+    if problems:
+        raise bad_spec(SpecError(problems, subject="benchmark"))
+    try:
+        if from_metadata:
+            machine = machine_from_metadata()
+    except MetadataError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    try:
+        from .benchmark.data import DataError
+        from .benchmark.run import BenchmarkError, run_benchmark
+        from .benchmark.run import Progress as Callbacks
+    except ImportError as exc:
+        err.print(f"[red]error:[/] the benchmark needs JAX: pip install 'ai-clusters\\[validate]' ({exc})", highlight=False)
+        raise typer.Exit(3) from None
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting JAX", total=cfg.epochs * cfg.steps_per_epoch)
+        callbacks = Callbacks(
+            stage=lambda text: bar.update(task, description=text),
+            step=lambda: bar.advance(task),
+            epoch=lambda r: bar.console.print(
+                f"epoch {r.epoch}: {r.seconds:,.2f} s, training loss {r.train_loss:.4f}, test accuracy {r.test_accuracy:.2%}", highlight=False
+            ),
+        )
+        try:
+            result = run_benchmark(cfg, machine, callbacks)
+        except (BenchmarkError, DataError) as exc:
+            raise fail_input(str(exc)) from None
+    path = output or Path(f"benchmark-{result.machine.name.replace(' + ', '-')}-{result.workload.model.value}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.to_json(), encoding="utf-8")
+    where = region or (region_of(machine.zone) if machine.zone else "us-central1")
+    row = report.Row(result, report.price_of(result, where, ProvisioningModel.ON_DEMAND), None)
+    table = Table(title=f"{result.workload.describe()} · on-demand prices in {where}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for col, cell in zip(report.COLUMNS, report.cells(row)):
+        if col != "speed-up vs CPU":
+            table.add_row(col, cell)
+    out.print(table)
+    out.print(f"result written to {path}", highlight=False)
+
+
+@benchmark_app.command("report")
+def benchmark_report(
+    files: list[Path] = typer.Argument(..., help="Result files, or folders of them (*.json)."),
+    output: Path = typer.Option(Path("benchmarks/report"), "--output", "-o", help="Folder for report.md and the charts (PNG)."),
+    region: str = typer.Option("us-central1", "--region", help="Region whose list prices to use."),
+    provisioning: ProvisioningModel = typer.Option(ProvisioningModel.ON_DEMAND, "--provisioning", help="on-demand, spot or flex-start prices."),
+) -> None:
+    """Compare results from several machines: speed-up over CPU and cost per epoch per catalog tier."""
+    from .benchmark import report
+    from .benchmark.results import load_results
+
+    try:
+        results = load_results(files)
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    try:
+        import matplotlib  # noqa: F401 - only to know whether charts can be drawn
+
+        charts = True
+    except ImportError:
+        charts = False
+    if not charts:
+        err.print("[yellow]note:[/] no charts without matplotlib: pip install 'ai-clusters\\[validate]'", highlight=False)
+    reports, written = report.write(results, output, region, provisioning, charts=charts)
+    for rep in reports:
+        table = Table(title=rep.workload.describe())
+        for col in report.COLUMNS:
+            table.add_column(col)
+        for row in rep.rows:
+            table.add_row(*report.cells(row))
+        out.print(table)
+    out.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
 
 
 def main() -> None:
