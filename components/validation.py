@@ -23,7 +23,7 @@ from .spec import ResolvedCluster
 
 PACKAGE = "ai-clusters[validate]"
 JAX = {"gpu": "jax[cuda12]", "tpu": "jax[tpu]"}
-IMAGE = "python:3.11-slim"  # the jobs pip-install the rest; GKE and Vertex AI mount the NVIDIA driver
+IMAGE = "docker.io/library/python:3.11-slim"  # the jobs pip-install the rest; GKE and Vertex AI mount the NVIDIA driver
 RESULT = "/tmp/ai-clusters-validation.json"
 NVIDIA_LIB = "/usr/local/nvidia/lib64"  # where GKE puts the driver's libraries in GPU containers
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
