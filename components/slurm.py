@@ -590,7 +590,9 @@ def validation_sbatch(resolved, layout: SlurmLayout) -> str:
         gpu_sets = [by_name[n] for n in p.node_sets if n in by_name and by_name[n].shape is not None]
         if gpu_sets:
             nodes = sum(n.max_nodes for n in gpu_sets)
-            return validation.sbatch_script(resolved, p.name, nodes, gpu_sets[0].gpus_per_node)
+            shape = gpu_sets[0].shape
+            assert shape is not None
+            return validation.sbatch_script(resolved, p.name, nodes, shape)
     return "# no GPU partition: nothing to validate\n"
 
 

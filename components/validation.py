@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .catalog import catalog
+from .catalog import NodeShape, catalog
 from .catalog.models import NcclFlavor, NcclHost
 from .enums import GpuDirect
 from .nics import family_uses_gpu_nics
@@ -25,6 +25,7 @@ PACKAGE = "ai-clusters[validate]"
 JAX = {"gpu": "jax[cuda12]", "tpu": "jax[tpu]"}
 IMAGE = "docker.io/library/python:3.11-slim"  # the jobs pip-install the rest; GKE and Vertex AI mount the NVIDIA driver
 RESULT = "/tmp/ai-clusters-validation.json"
+USER_BASE = "/tmp/ai-clusters-validate"
 NVIDIA_LIB = "/usr/local/nvidia/lib64"  # where GKE puts the driver's libraries in GPU containers
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 
@@ -35,13 +36,12 @@ def kind_of(cl: ResolvedCluster) -> str:
     return "tpu" if cl.tpu is not None else "gpu"
 
 
-def nccl_flavor(cl: ResolvedCluster, nodes: Optional[int] = None) -> Optional[NcclFlavor]:
-    """The NCCL settings the cluster's all-reduce test runs with; None when there is no such test.
+def nccl_flavor(shape: Optional[NodeShape], nodes: int) -> Optional[NcclFlavor]:
+    """The NCCL settings an all-reduce test over `nodes` such nodes runs with; None when there is no such test.
 
-    Only multi-node GPU clusters whose shape uses the family's GPU NICs (GPUDirect-TCPX, -TCPXO or RDMA).
+    Only several GPU nodes whose shape uses the family's GPU NICs (GPUDirect-TCPX, -TCPXO or RDMA).
     """
-    shape = cl.shape
-    if shape is None or (nodes if nodes is not None else cl.nodes) < 2:
+    if shape is None or nodes < 2:
         return None
     if shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
         return None
@@ -58,14 +58,17 @@ def expected_busbw(family_id: str) -> str:
     return f"{expected.gbps:g} GB/s ({', '.join(catalog().data.sources[s].url for s in expected.sources)})"
 
 
-def benchmark_script(cl: ResolvedCluster, extra_args: str = "") -> str:
-    """Install the benchmark with the accelerator's JAX and run it; the result file is printed."""
+def benchmark_script(cl: ResolvedCluster, extra_args: str = "", shape: Optional[NodeShape] = None) -> str:
+    """Install the benchmark with the accelerator's JAX (in a node-local user base) and run it; print the result."""
     kind = kind_of(cl)
-    args = f"--tpu-type {cl.tpu.type.name}" if cl.tpu is not None else f"--machine-type {cl.shape.machine_type}" if cl.shape else ""
+    shape = shape or cl.shape
+    args = f"--tpu-type {cl.tpu.type.name}" if cl.tpu is not None else f"--machine-type {shape.machine_type}" if shape else ""
     return "\n".join(
         [
             f"# Benchmark: ai-clusters benchmark on {kind.upper()} ({cl.name})",
-            f"python3 -m pip install --quiet --upgrade {shlex.quote(PACKAGE)} {shlex.quote(JAX[kind])}",
+            # Node-local: nodes that share /home do not install into one another's packages.
+            f"export PYTHONUSERBASE={USER_BASE} PATH={USER_BASE}/bin:$PATH PIP_BREAK_SYSTEM_PACKAGES=1",
+            f"python3 -m pip install --quiet --user --upgrade {shlex.quote(PACKAGE)} {shlex.quote(JAX[kind])}",
             f"ai-clusters benchmark {args} {extra_args}--output {RESULT}".replace("  ", " "),
             f"cat {RESULT}",
         ]
@@ -80,14 +83,13 @@ def _exports(host: NcclHost) -> list[str]:
     return lines
 
 
-def report_busbw(cl: ResolvedCluster, log: str, nodes: int) -> str:
+def report_busbw(shape: NodeShape, log: str, nodes: int) -> str:
     """Shell lines that print the measured bus bandwidth (from nccl-tests' summary) beside the expected one."""
-    assert cl.shape is not None
-    what = f"NCCL all-reduce bus bandwidth, {nodes} nodes x {cl.shape.gpus} GPUs ({cl.shape.family.name}, {cl.shape.gpudirect.value})"
+    what = f"NCCL all-reduce bus bandwidth, {nodes} nodes x {shape.gpus} GPUs ({shape.family.name}, {shape.gpudirect.value})"
     return "\n".join(
         [
             f"MEASURED=$(grep '# Avg bus bandwidth' {log} | tail -1 | awk '{{print $NF}}')",
-            f'echo "{what}: measured ${{MEASURED:-none}} GB/s; expected: {expected_busbw(cl.shape.family.id)}"',
+            f'echo "{what}: measured ${{MEASURED:-none}} GB/s; expected: {expected_busbw(shape.family.id)}"',
         ]
     )
 
@@ -118,9 +120,10 @@ def _plugin_check(flavor: NcclFlavor) -> str:
 
 # ---- Slurm -------------------------------------------------------------------------------------
 
-def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, gpus_per_node: int) -> str:
-    """An sbatch script for the training partition: the benchmark on every node, then NCCL all-reduce."""
-    flavor = nccl_flavor(cl, nodes)
+def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, shape: NodeShape) -> str:
+    """An sbatch script for a GPU partition of `nodes` nodes of `shape`: the benchmark on every node, then NCCL all-reduce."""
+    flavor = nccl_flavor(shape, nodes)
+    gpus_per_node = shape.gpus
     facts = catalog().data.nccl
     lines = [
         "#!/bin/bash",
@@ -133,7 +136,7 @@ def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, gpus_per_node
         f"# Submit from a login node: sbatch {cl.name}-validate.sh",
         "set -o pipefail",
         "",
-        _heredoc("BENCHMARK", benchmark_script(cl)),
+        _heredoc("BENCHMARK", benchmark_script(cl, shape=shape)),
         'srun --ntasks-per-node=1 bash -c "$BENCHMARK"',
     ]
     if flavor is not None and facts is not None:
@@ -144,7 +147,7 @@ def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, gpus_per_node
             *_exports(flavor.vm),
             "srun --nodes=1 --ntasks=1 bash -c " + shlex.quote(_nccl_build()),
             f"srun --mpi=pmi2 --ntasks-per-node={gpus_per_node} $HOME/nccl-tests/build/all_reduce_perf {facts.all_reduce_args} | tee nccl-$SLURM_JOB_ID.log",
-            report_busbw(cl, "nccl-$SLURM_JOB_ID.log", nodes),
+            report_busbw(shape, "nccl-$SLURM_JOB_ID.log", nodes),
         ]
     return "\n".join(lines) + "\n"
 
@@ -174,7 +177,7 @@ def vm_commands(cl: ResolvedCluster, instances: list[str], group: str, project: 
         "wait",
         'for node in "${NODES[@]}"; do echo "== $node"; tail -n 20 "benchmark-$node.log"; done',
     ]
-    flavor = nccl_flavor(cl)
+    flavor = nccl_flavor(cl.shape, cl.nodes)
     if flavor is not None and facts is not None and cl.shape is not None:
         gpus = cl.shape.gpus
         nccl = "\n".join(
@@ -184,9 +187,10 @@ def vm_commands(cl: ResolvedCluster, instances: list[str], group: str, project: 
                 "sudo apt-get install -y -qq openmpi-bin libopenmpi-dev git build-essential > /dev/null",
                 _nccl_build(),
                 f"mpirun --hostfile $HOME/hosts -npernode {gpus} --bind-to none "
+                "--mca plm_rsh_agent 'ssh -o StrictHostKeyChecking=no' "
                 f"-x LD_LIBRARY_PATH $(echo ${{!NCCL*}} | sed 's/^/-x /; s/ / -x /g') "
                 f"$HOME/nccl-tests/build/all_reduce_perf {facts.all_reduce_args} | tee $HOME/nccl.log",
-                report_busbw(cl, "$HOME/nccl.log", cl.nodes),
+                report_busbw(cl.shape, "$HOME/nccl.log", cl.nodes),
             ]
         )
         lines += [
@@ -292,7 +296,7 @@ def _nccl_pod(cl: ResolvedCluster, flavor: NcclFlavor, name: str, nodes: int, no
             *_exports(gke),
             'if [ "$JOB_COMPLETION_INDEX" = "0" ]; then',
             f"  ( {run} ) 2>&1 | tee /tmp/nccl.log",
-            "  " + report_busbw(cl, "/tmp/nccl.log", nodes).replace("\n", "\n  "),
+            "  " + report_busbw(cl.shape, "/tmp/nccl.log", nodes).replace("\n", "\n  "),
             "else",
             f"  sleep 60; while getent hosts {first} > /dev/null; do sleep 10; done",
             "fi",
@@ -372,10 +376,13 @@ def kubernetes_job(
         job["spec"]["ttlSecondsAfterFinished"] = 86400
         return _yaml(job)
     replicated = [{"name": "benchmark", "replicas": slices, "template": _job_template(pod, nodes)}]
-    flavor = nccl_flavor(cl, nodes)
+    flavor = nccl_flavor(cl.shape, nodes)
     if flavor is not None:
         nccl_pod, annotations = _nccl_pod(cl, flavor, name, nodes, node_selector, pod_annotations, service_account)
         replicated.append({"name": "nccl", "replicas": 1, "template": _job_template(nccl_pod, nodes, annotations)})
+    if cl.tpu is not None:
+        # One slice per node pool, each slice's pods on one pool (JobSet's exclusive placement, as GKE's TPU guides use).
+        meta["annotations"] = {"alpha.jobset.sigs.k8s.io/exclusive-topology": "cloud.google.com/gke-nodepool"}
     jobset = {
         "apiVersion": JOBSET_API,
         "kind": "JobSet",

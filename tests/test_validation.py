@@ -159,6 +159,11 @@ def test_gke_tpu_uses_tpu_resources_and_topology_selectors():
         assert any(t["key"] == "google.com/tpu" for t in spec["tolerations"])
         assert "jax[tpu]" in spec["containers"][0]["command"][-1]
     assert "all_reduce_perf" not in job("gke-tpu-v6e", "v6e-train")
+    if doc["kind"] == "JobSet":  # multi-host: one slice per node pool
+        assert doc["metadata"]["annotations"]["alpha.jobset.sigs.k8s.io/exclusive-topology"] == "cloud.google.com/gke-nodepool"
+        rj = doc["spec"]["replicatedJobs"][0]
+        assert rj["replicas"] == len(exports("gke-tpu-v6e")["v6e-train"]["node_pools"])  # one job per slice
+        assert rj["template"]["spec"]["parallelism"] == rj["template"]["spec"]["completions"] >= 2
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -251,3 +256,14 @@ def test_cli_writes_the_validation_job(tmp_path):
     assert target.read_text() == job("slurm-a3mega", "llm")
     bad = CliRunner().invoke(app, ["validate-job", "--stack", "slurm-a3mega", "--cluster", "nope", "--project-dir", str(ROOT)])
     assert bad.exit_code == 2 and "llm" in bad.output
+
+
+def test_every_cluster_component_declares_validation_job_in_the_package_schema():
+    from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
+
+    found = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
+    clusters = [name for name in found if name not in ("ClusterNetwork", "ClusterStorage")]
+    assert len(clusters) == 6
+    for name in clusters:
+        prop = found[name].outputs.get("validationJob")
+        assert prop is not None and prop.type.value == "string" and prop.description, name
