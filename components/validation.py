@@ -58,18 +58,24 @@ def expected_busbw(family_id: str) -> str:
     return f"{expected.gbps:g} GB/s ({', '.join(catalog().data.sources[s].url for s in expected.sources)})"
 
 
-def benchmark_script(cl: ResolvedCluster, extra_args: str = "", shape: Optional[NodeShape] = None) -> str:
-    """Install the benchmark with the accelerator's JAX (in a node-local user base) and run it; print the result."""
+def benchmark_script(cl: ResolvedCluster, from_metadata: bool = False, shape: Optional[NodeShape] = None) -> str:
+    """Install the benchmark with the accelerator's JAX (in a node-local user base) and run it; print the result.
+
+    VMs read their machine type, zone and TPU type from the metadata server; containers are told them.
+    """
     kind = kind_of(cl)
     shape = shape or cl.shape
-    args = f"--tpu-type {cl.tpu.type.name}" if cl.tpu is not None else f"--machine-type {shape.machine_type}" if shape else ""
+    if from_metadata:
+        args = "--from-metadata"
+    else:
+        args = f"--tpu-type {cl.tpu.type.name}" if cl.tpu is not None else f"--machine-type {shape.machine_type}" if shape else ""
     return "\n".join(
         [
             f"# Benchmark: ai-clusters benchmark on {kind.upper()} ({cl.name})",
             # Node-local: nodes that share /home do not install into one another's packages.
             f"export PYTHONUSERBASE={USER_BASE} PATH={USER_BASE}/bin:$PATH PIP_BREAK_SYSTEM_PACKAGES=1",
             f"python3 -m pip install --quiet --user --upgrade {shlex.quote(PACKAGE)} {shlex.quote(JAX[kind])}",
-            f"ai-clusters benchmark {args} {extra_args}--output {RESULT}".replace("  ", " "),
+            f"ai-clusters benchmark {args} --output {RESULT}",
             f"cat {RESULT}",
         ]
     )
@@ -136,7 +142,7 @@ def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, shape: NodeSh
         f"# Submit from a login node: sbatch {cl.name}-validate.sh",
         "set -o pipefail",
         "",
-        _heredoc("BENCHMARK", benchmark_script(cl, shape=shape)),
+        _heredoc("BENCHMARK", benchmark_script(cl, from_metadata=True, shape=shape)),
         'srun --ntasks-per-node=1 bash -c "$BENCHMARK"',
     ]
     if flavor is not None and facts is not None:
@@ -170,7 +176,7 @@ def vm_commands(cl: ResolvedCluster, instances: list[str], group: str, project: 
         f"# Validation of {cl.name}: run from a workstation with gcloud (IAP SSH to the nodes).",
         "set -o pipefail",
         listing,
-        _heredoc("BENCHMARK", benchmark_script(cl, "--from-metadata ")),
+        _heredoc("BENCHMARK", benchmark_script(cl, from_metadata=True)),
         'for node in "${NODES[@]}"; do',
         f'  {ssh} "$node" --command "$BENCHMARK" > "benchmark-$node.log" 2>&1 &',
         "done",
@@ -180,12 +186,16 @@ def vm_commands(cl: ResolvedCluster, instances: list[str], group: str, project: 
     flavor = nccl_flavor(cl.shape, cl.nodes)
     if flavor is not None and facts is not None and cl.shape is not None:
         gpus = cl.shape.gpus
-        nccl = "\n".join(
+        build = "\n".join(
             [
                 _plugin_check(flavor),
-                *_exports(flavor.vm),
-                "sudo apt-get install -y -qq openmpi-bin libopenmpi-dev git build-essential > /dev/null",
+                "sudo apt-get update -qq && sudo apt-get install -y -qq openmpi-bin libopenmpi-dev git build-essential > /dev/null",
                 _nccl_build(),
+            ]
+        )
+        nccl = "\n".join(
+            [
+                *_exports(flavor.vm),
                 f"mpirun --hostfile $HOME/hosts -npernode {gpus} --bind-to none "
                 "--mca plm_rsh_agent 'ssh -o StrictHostKeyChecking=no' "
                 f"-x LD_LIBRARY_PATH $(echo ${{!NCCL*}} | sed 's/^/-x /; s/ / -x /g') "
@@ -206,6 +216,12 @@ def vm_commands(cl: ResolvedCluster, instances: list[str], group: str, project: 
             "--format='value(networkInterfaces[0].networkIP)') slots=" + str(gpus) + '" >> hosts',
             "done",
             f'{ssh} "${{NODES[0]}}" --command "cat > ~/hosts" < hosts',
+            "# Every node needs MPI, the plugin and the nccl-tests binary (home folders are not shared).",
+            _heredoc("BUILD", build),
+            'for node in "${NODES[@]}"; do',
+            f'  {ssh} "$node" --command "$BUILD" > "nccl-build-$node.log" 2>&1 &',
+            "done",
+            "wait",
             _heredoc("NCCL", nccl),
             f'{ssh} "${{NODES[0]}}" --command "$NCCL"',
         ]
@@ -218,7 +234,7 @@ def tpu_commands(cl: ResolvedCluster, nodes: list[str], project: str) -> str:
         "#!/bin/bash",
         f"# Validation of {cl.name}: run from a workstation with gcloud (IAP SSH to the TPU workers).",
         "set -o pipefail",
-        _heredoc("BENCHMARK", benchmark_script(cl)),
+        _heredoc("BENCHMARK", benchmark_script(cl, from_metadata=True)),
     ]
     for node in nodes:
         lines.append(

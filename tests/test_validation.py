@@ -267,3 +267,47 @@ def test_every_cluster_component_declares_validation_job_in_the_package_schema()
     for name in clusters:
         prop = found[name].outputs.get("validationJob")
         assert prop is not None and prop.type.value == "string" and prop.description, name
+
+
+def scripts_in(text: str) -> list[str]:
+    """The shell scripts a job holds: itself (sbatch, node commands) or the commands of its containers."""
+    if text.startswith("#!/bin/bash"):
+        return [text]
+    doc = yaml.safe_load(text)
+    if "workerPoolSpecs" in doc:
+        return [p["containerSpec"]["args"][0] for p in doc["workerPoolSpecs"]]
+    found = []
+    for pod in pods(doc).values():
+        for c in [*pod["spec"]["containers"], *pod["spec"].get("initContainers", [])]:
+            if c["command"][:2] == ["bash", "-c"]:
+                found.append(c["command"][2])
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_generated_script_is_valid_bash(stack, tmp_path):
+    import subprocess
+
+    for name, outputs in exports(stack).items():
+        scripts = scripts_in(outputs["validation_job"])
+        assert scripts, (stack, name)
+        for i, script in enumerate(scripts):
+            path = tmp_path / f"{name}-{i}.sh"
+            path.write_text(script)
+            check = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+            assert check.returncode == 0, f"{stack}/{name}: {check.stderr}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_benchmark_line_uses_the_benchmark_commands_own_options(stack):
+    import typer.main
+
+    command = typer.main.get_command(app).commands["benchmark"]
+    known = {opt for p in command.params for opt in p.opts}
+    for name, outputs in exports(stack).items():
+        for script in scripts_in(outputs["validation_job"]):
+            for line in re.findall(r"^ai-clusters benchmark (.*)$", script, re.M):
+                flags = [w for w in line.split() if w.startswith("--")]
+                assert set(flags) <= known, (stack, name, flags)
+                # The command refuses --from-metadata together with a machine named by hand.
+                assert not ("--from-metadata" in flags and {"--machine-type", "--tpu-type"} & set(flags)), (stack, name)
