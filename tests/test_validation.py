@@ -258,15 +258,26 @@ def test_cli_writes_the_validation_job(tmp_path):
     assert bad.exit_code == 2 and "llm" in bad.output
 
 
-def test_every_cluster_component_declares_validation_job_in_the_package_schema():
-    from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
+SCHEMA_PROBE = """
+import json
+from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
+found = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
+print(json.dumps({n: [p.type.value, p.description] if (p := d.outputs.get("validationJob")) else None for n, d in found.items()}))
+"""
 
-    found = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
-    clusters = [name for name in found if name not in ("ClusterNetwork", "ClusterStorage")]
+
+def test_every_cluster_component_declares_validation_job_in_the_package_schema():
+    # In its own process: pulumi.provider's protobuf files clash with the Google clients' in one pool.
+    import json
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", SCHEMA_PROBE], capture_output=True, text=True, check=True)
+    found = json.loads(probe.stdout)
+    clusters = {name: prop for name, prop in found.items() if name not in ("ClusterNetwork", "ClusterStorage")}
     assert len(clusters) == 6
-    for name in clusters:
-        prop = found[name].outputs.get("validationJob")
-        assert prop is not None and prop.type.value == "string" and prop.description, name
+    for name, prop in clusters.items():
+        assert prop is not None and prop[0] == "string" and prop[1], name
 
 
 def scripts_in(text: str) -> list[str]:
