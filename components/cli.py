@@ -522,6 +522,36 @@ def benchmark_report(
     out.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
 
 
+@app.command("validate-job")
+def validate_job(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
+    cluster: str = typer.Option(..., "--cluster", "-c", help="The cluster's name in the stack."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the job to this file instead of standard output."),
+) -> None:
+    """Write the cluster's validation job (Kubernetes Job/JobSet, sbatch script, node commands or Vertex AI custom job)."""
+    from .plan import PlanInputError
+    from .plan.engine import find_project, read_stack_config, run_program
+
+    try:
+        project = find_project(project_dir)
+        with err.status(f"running stack {stack} under mocks …"):
+            run = run_program(project, stack, read_stack_config(project, stack))
+    except PlanInputError as exc:
+        raise fail_input(str(exc)) from None
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    clusters = {k: v for k, v in run.exports.items() if isinstance(v, dict) and "validation_job" in v}
+    if cluster not in clusters:
+        raise fail_input(f"stack {stack!r} has no cluster {cluster!r}; clusters: {', '.join(sorted(clusters)) or 'none'}")
+    body = str(clusters[cluster]["validation_job"])
+    if output:
+        output.write_text(body)
+        err.print(f"wrote {output}", highlight=False)
+    else:
+        sys.stdout.write(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 from typing_extensions import NotRequired
 
+from . import validation
 from .args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs
 from .cluster import attachment_problems, cluster_labels, compact_placement, resolve_args, spec_args, ssh_command
 from .enums import ClusterPath, ProvisioningModel
@@ -69,6 +70,8 @@ class GpuVmCluster(pulumi.ComponentResource):
     """The machine type of every node."""
     node_count: pulumi.Output[int]
     """Number of nodes."""
+    validation_job: pulumi.Output[str]
+    """Commands that run the benchmark on every node and, across several GPUDirect nodes, NCCL all-reduce."""
 
     def __init__(self, name: str, args: GpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = dict(args)
@@ -191,6 +194,10 @@ class GpuVmCluster(pulumi.ComponentResource):
         self.service_account = identity.email
         self.machine_type = pulumi.Output.from_input(shape.machine_type)
         self.node_count = pulumi.Output.from_input(resolved.nodes)
+        instances = [] if use_group else [f"{name}-{i}" for i in range(resolved.nodes)]
+        self.validation_job = pulumi.Output.from_input(project).apply(
+            lambda p: validation.vm_commands(resolved, instances, f"{name}-group", p)
+        )
         self.register_outputs(
             {
                 "instance_names": self.instance_names,
@@ -201,6 +208,7 @@ class GpuVmCluster(pulumi.ComponentResource):
                 "service_account": self.service_account,
                 "machine_type": self.machine_type,
                 "node_count": self.node_count,
+                "validation_job": self.validation_job,
             }
         )
 

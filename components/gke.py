@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from typing_extensions import NotRequired
 
 from . import labels as contract
+from . import validation
 from .args import GpuClusterArgs, NetworkAttachmentArgs
 from .catalog import catalog
 from .cluster import cluster_labels, resolve_args, spec_args
@@ -352,6 +353,8 @@ class GkeCluster(pulumi.ComponentResource):
     """Email of the workload's Google service account, with access to the bucket (empty when none)."""
     node_service_account: pulumi.Output[str]
     """Email of the nodes' service account."""
+    validation_job: pulumi.Output[str]
+    """A Job (one node) or JobSet (several) that runs the benchmark on the accelerator nodes, and NCCL all-reduce across GPUDirect nodes."""
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = dict(args)
@@ -433,6 +436,18 @@ class GkeCluster(pulumi.ComponentResource):
         self.workload_service_account = pulumi.Output.from_input(ksa_name if workload_account and options.in_cluster_objects else "")
         self.workload_google_service_account = workload_account.email if workload_account else pulumi.Output.from_input("")
         self.node_service_account = identity.email
+        tpu_slice = resolved.tpu
+        self.validation_job = self.workload_service_account.apply(
+            lambda ksa: validation.kubernetes_job(
+                resolved,
+                nodes=tpu_slice.hosts if tpu_slice is not None else resolved.nodes,
+                slices=plan.pools if tpu_slice is not None else 1,
+                node_selector=_node_selector(plan),
+                pod_annotations=pod_network_annotations(names),
+                namespace=options.namespace,
+                service_account=ksa,
+            )
+        )
         self.register_outputs({key: getattr(self, key) for key in _OUTPUTS})
 
     def _workload_objects(self, name, namespace, volumes, ksa_name, workload_account, opts: pulumi.ResourceOptions) -> None:

@@ -27,6 +27,7 @@ from typing_extensions import NotRequired
 
 from . import labels as contract
 from . import slurm_config as conf
+from . import validation
 from .args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs, ProvisioningArgs
 from .blueprint import blueprint_file
 from .cluster import cluster_labels, compact_placement, resolve_args, spec_args, ssh_command
@@ -220,6 +221,8 @@ class SlurmCluster(pulumi.ComponentResource):
     """Email of the controller's service account."""
     compute_service_account: pulumi.Output[str]
     """Email of the compute nodes' service account."""
+    validation_job: pulumi.Output[str]
+    """An sbatch script for the training partition: the benchmark on every node, NCCL all-reduce across GPUDirect nodes."""
 
     def __init__(self, name: str, args: SlurmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = dict(args)
@@ -311,6 +314,7 @@ class SlurmCluster(pulumi.ComponentResource):
         )
         self.controller_service_account = self._ids["controller"].email
         self.compute_service_account = self._ids["compute"].email
+        self.validation_job = pulumi.Output.from_input(validation_sbatch(resolved, layout))
         self.register_outputs({key: getattr(self, key) for key in OUTPUTS})
 
     # -- pieces ---------------------------------------------------------------------------------------
@@ -575,7 +579,21 @@ OUTPUTS = (
     "cleanup_command",
     "controller_service_account",
     "compute_service_account",
+    "validation_job",
 )
+
+
+def validation_sbatch(resolved, layout: SlurmLayout) -> str:
+    """The validation job for the first GPU partition (the default one if it has GPUs): all its GPU nodes."""
+    by_name = {n.name: n for n in layout.node_sets}
+    for p in sorted(layout.partitions, key=lambda p: not p.default):
+        gpu_sets = [by_name[n] for n in p.node_sets if n in by_name and by_name[n].shape is not None]
+        if gpu_sets:
+            nodes = sum(n.max_nodes for n in gpu_sets)
+            shape = gpu_sets[0].shape
+            assert shape is not None
+            return validation.sbatch_script(resolved, p.name, nodes, shape)
+    return "# no GPU partition: nothing to validate\n"
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import pulumi_gcp as gcp
 from typing_extensions import NotRequired
 
 from . import labels as contract
+from . import validation
 from .args import ClusterArgs, MountArgs, NetworkAttachmentArgs
 from .catalog import catalog
 from .cluster import cluster_labels, resolve_args, spec_args
@@ -109,6 +110,8 @@ class TpuVmCluster(pulumi.ComponentResource):
     """Where shared storage and data disks are mounted on every worker."""
     service_account: pulumi.Output[str]
     """Email of the nodes' service account."""
+    validation_job: pulumi.Output[str]
+    """Commands that run the benchmark on every worker of every slice (--worker=all)."""
 
     def __init__(self, name: str, args: TpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = dict(args)
@@ -192,6 +195,7 @@ class TpuVmCluster(pulumi.ComponentResource):
         self.hosts = pulumi.Output.from_input(resolved.nodes)
         self.mount_points = node_mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.service_account = identity.email
+        self.validation_job = pulumi.Output.all(project, self.node_names).apply(lambda v: validation.tpu_commands(resolved, v[1], v[0]))
         self.register_outputs(
             {
                 "node_names": self.node_names,
@@ -205,6 +209,7 @@ class TpuVmCluster(pulumi.ComponentResource):
                 "hosts": self.hosts,
                 "mount_points": self.mount_points,
                 "service_account": self.service_account,
+                "validation_job": self.validation_job,
             }
         )
 

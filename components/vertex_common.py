@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 from typing_extensions import NotRequired
 
+from . import validation
 from .args import GpuClusterArgs
 from .cluster import cluster_labels, resolve_args
 from .enums import ClusterPath
@@ -141,6 +142,8 @@ class VertexCluster(pulumi.ComponentResource):
     """Machine type of the accelerator replicas."""
     accelerator_type: pulumi.Output[str]
     """Accelerator enum of the accelerator replicas, as Vertex AI names it."""
+    validation_job: pulumi.Output[str]
+    """A Vertex AI custom job spec (--config) that runs the benchmark on one accelerator replica (training: on the persistent resource)."""
 
     def __init__(self, component: str, mode: VertexMode, name: str, args: dict, opts: Optional[pulumi.ResourceOptions]):
         self.args = dict(args)
@@ -151,7 +154,32 @@ class VertexCluster(pulumi.ComponentResource):
         self.accelerator_type = pulumi.Output.from_input(self.plan.machine.accelerator or "")
 
     def common_outputs(self) -> dict[str, pulumi.Output]:
-        return {"service_account": self.service_account, "machine_type": self.machine_type, "accelerator_type": self.accelerator_type}
+        return {
+            "service_account": self.service_account,
+            "machine_type": self.machine_type,
+            "accelerator_type": self.accelerator_type,
+            "validation_job": self.validation_job,
+        }
+
+    def validation(self, account: pulumi.Input[str], persistent_resource_id: Optional[str] = None, network=None, attachment=None) -> pulumi.Output[str]:
+        """The benchmark as a custom job on this cluster's accelerator machine spec."""
+        m = self.plan.machine
+        spec: dict = {"machineType": m.machine_type}
+        if m.accelerator:
+            spec.update(acceleratorType=m.accelerator, acceleratorCount=m.count)
+        resolved = self.resolved
+        return pulumi.Output.all(self.project, account, network, attachment).apply(
+            lambda v: validation.vertex_custom_job(
+                resolved,
+                machine_spec=spec,
+                service_account=v[1],
+                persistent_resource_id=persistent_resource_id,
+                region=resolved.region,
+                project=v[0],
+                network=v[2],
+                network_attachment=v[3],
+            )
+        )
 
 
 def vertex_labels(resolved: ResolvedCluster, plan: VertexPlan) -> dict[str, str]:

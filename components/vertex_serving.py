@@ -126,6 +126,9 @@ class VertexServing(VertexCluster):
         self.min_replicas = pulumi.Output.from_input(plan.min_nodes)
         self.max_replicas = pulumi.Output.from_input(plan.max_nodes)
         self.endpoint, self.pool = endpoint, pool
+        # A deployment resource pool runs models, not jobs: the benchmark runs as a serverless custom job
+        # on the same machine spec.
+        self.validation_job = self.validation(identity.email)
         self.register_outputs(
             {
                 "endpoint_id": self.endpoint_id,

@@ -124,6 +124,7 @@ class VertexTraining(VertexCluster):
         self.custom_job_command = pulumi.Output.all(project, identity.email, network).apply(lambda v: job.command(v[0], v[1], v[2]))
         self.custom_job_config = pulumi.Output.all(identity.email, network, self.tensorboard, staging, attachment).apply(lambda v: job.config(*v))
         self.replica_count = pulumi.Output.from_input(plan.pools[0].replicas)
+        self.validation_job = self.validation(identity.email, pr_id, network, attachment)
         self.cluster = cluster
         self.register_outputs(
             {

@@ -534,6 +534,61 @@ class QuotaFacts(Sourced):
     tpus: list[TpuQuotaNames] = Field(default_factory=list)
 
 
+class NcclHost(_Model):
+    """How a GPUDirect flavour's NCCL runs on a host: what to source, what to export, where the plugin lives."""
+
+    setup: list[str] = Field(default_factory=list, description="Shell lines run first (the plugin's own environment script).")
+    env: dict[str, str] = Field(default_factory=dict)
+    library_dir: Optional[str] = None
+
+
+class NcclGkeTest(NcclHost):
+    """The NCCL test pods of one flavour on GKE, as Google's manifests run them."""
+
+    image: str
+    ssh_start: str = Field(description="Starts the image's SSH daemon (every pod).")
+    run: str = Field(description="What the first pod runs: {hosts} {nhosts} {gpus} {np} {args} {env_flags} are filled in.")
+    mounts: dict[str, str] = Field(default_factory=dict, description="host path -> container path")
+    sidecar_command: list[str] = Field(default_factory=list, description="The receive-datapath manager (TCPX/TCPXO), run as a native sidecar.")
+    sidecar_mounts: dict[str, str] = Field(default_factory=dict, description="host path -> container path for the sidecar")
+    sidecar_devices: list[str] = Field(default_factory=list, description="Devices the NRI injector gives the sidecar besides /dev/nvidiaN.")
+    socket_dir: Optional[tuple[str, str]] = Field(default=None, description="A folder the sidecar (first) and the test (second) share.")
+
+
+class NcclFlavor(Sourced):
+    """The NCCL settings of one GPUDirect flavour: on VMs (Compute Engine, Slurm) and on GKE."""
+
+    flavor: GpuDirect
+    vm: NcclHost
+    gke: NcclGkeTest
+
+
+class ExpectedBusBandwidth(_Model):
+    """A published all-reduce bus bandwidth of a family (GB/s), or null where no source gives one."""
+
+    gbps: Optional[float] = Field(default=None, gt=0)
+    sources: list[str] = Field(default_factory=list)
+    note: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _cited(self) -> "ExpectedBusBandwidth":
+        if self.gbps is not None and not self.sources:
+            raise ValueError("an expected bus bandwidth needs the source that publishes it")
+        return self
+
+
+class NcclFacts(Sourced):
+    """The NCCL all-reduce test the validation jobs run on multi-node GPU clusters."""
+
+    tests_repo: str
+    all_reduce_args: str
+    flavors: list[NcclFlavor] = Field(min_length=1)
+    expected_busbw: dict[str, ExpectedBusBandwidth] = Field(default_factory=dict, description="GPU family id -> figure")
+
+    def flavor(self, flavor: GpuDirect) -> Optional[NcclFlavor]:
+        return next((f for f in self.flavors if f.flavor == flavor), None)
+
+
 class CatalogData(_Model):
     """The whole data file."""
 
@@ -551,6 +606,7 @@ class CatalogData(_Model):
     slurm: SlurmFacts
     quotas: Optional[QuotaFacts] = None
     gke: Optional[GkeFacts] = None
+    nccl: Optional[NcclFacts] = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -592,4 +648,13 @@ class CatalogData(_Model):
                 raise ValueError(f"quotas name unknown TPU generations {unknown}")
         for owner, ids in self.gke.cited() if self.gke else []:
             check(owner, ids)
+        if self.nccl is not None:
+            check("nccl", self.nccl.sources)
+            for f in self.nccl.flavors:
+                check(f"nccl.{f.flavor.value}", f.sources)
+            families = {fam.id for fam in self.gpu_families}
+            for fam_id, expected in self.nccl.expected_busbw.items():
+                if fam_id not in families:
+                    raise ValueError(f"nccl.expected_busbw names unknown GPU family {fam_id}")
+                check(f"nccl.expected_busbw.{fam_id}", expected.sources)
         return self
