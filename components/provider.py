@@ -1,16 +1,28 @@
-"""What the component package hosts, and one fix to the schema inference it relies on.
+"""What the component package hosts, and the fixes to Pulumi's component provider it relies on.
 
 Every public component goes into `COMPONENTS`; `provider/__main__.py` hosts them with
-`component_provider_host`. The args of the cluster components share their common fields through
-TypedDict inheritance (`GpuClusterArgs`, `ClusterArgs`): Pulumi's analyzer reads field docstrings only
-from the class it analyzes, so `use_inherited_docstrings` makes it look along the class's bases too,
-and every input of the schema keeps its description.
+`component_provider_host` after `use_package_provider()`, which makes the host build
+`AiClustersProvider`:
+- the args of the cluster components share their common fields through TypedDict inheritance
+  (`GpuClusterArgs`, `ClusterArgs`): Pulumi's analyzer reads field docstrings only from the class it
+  analyzes, so `InheritingAnalyzer` looks along the class's bases too, and every input keeps its
+  description;
+- outputs a component names in `secret_outputs` (GkeCluster's kubeconfig) are marked secret in the
+  schema, so generated SDKs type them as secrets;
+- outputs that are lists or maps of objects (ClusterNetwork.attachments, ClusterStorage.mounts …)
+  come out with the schema's camelCase keys; the stock provider maps only a single object's keys.
 """
 
-from typing import Optional
+import json
+from enum import Enum
+from typing import Any, Optional
 
+from pulumi import ComponentResource, Output
 from pulumi.provider.experimental import component as _component
-from pulumi.provider.experimental.analyzer import Analyzer
+from pulumi.provider.experimental import host as _host
+from pulumi.provider.experimental.analyzer import Analyzer, ComponentDefinition, PropertyDefinition
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.experimental.util import camel_case
 
 from . import __version__
 from .args import ClusterArgs, GpuClusterArgs
@@ -53,3 +65,50 @@ class InheritingAnalyzer(Analyzer):
 def use_inherited_docstrings() -> None:
     """Make the component provider infer the schema with `InheritingAnalyzer`."""
     _component.Analyzer = InheritingAnalyzer
+
+
+class AiClustersProvider(ComponentProvider):
+    """Pulumi's component provider with secret outputs in the schema and complete output mapping."""
+
+    def __init__(self, components: list[type[ComponentResource]], name: str, namespace: Optional[str] = None, version: str = "0.0.0"):
+        use_inherited_docstrings()
+        super().__init__(components, name, namespace, version)
+        schema = json.loads(self.schema)
+        for component in components:
+            outputs = schema["resources"][f"{name}:index:{component.__name__}"]["properties"]
+            for key in getattr(component, "secret_outputs", ()):
+                outputs[camel_case(key)]["secret"] = True
+        self.schema = json.dumps(schema)
+
+    def get_state(self, instance: ComponentResource, component_def: ComponentDefinition) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for key, prop in component_def.outputs.items():
+            value = getattr(instance, component_def.outputs_mapping[key], None)
+            if value is not None:
+                state[key] = self.to_schema(value, prop)
+        return state
+
+    def to_schema(self, value: Any, prop: PropertyDefinition) -> Any:
+        """A Python output value with the schema's names: objects, lists and maps of them, enums."""
+        if isinstance(value, Output):
+            return value.apply(lambda v: self.to_schema(v, prop))
+        if value is None:
+            return None
+        if prop.ref:
+            type_def = self.get_type_definition(prop)
+            if type_def is None:
+                return value
+            if type_def.enum:
+                return value.value if isinstance(value, Enum) else value
+            found = {schema_name: (value.get(py_name), type_def.properties[schema_name]) for schema_name, py_name in type_def.properties_mapping.items()}
+            return {k: self.to_schema(v, p) for k, (v, p) in found.items() if v is not None}
+        if prop.items is not None and isinstance(value, (list, tuple)):
+            return [self.to_schema(v, prop.items) for v in value]
+        if prop.additional_properties is not None and isinstance(value, dict):
+            return {k: self.to_schema(v, prop.additional_properties) for k, v in value.items()}
+        return value
+
+
+def use_package_provider() -> None:
+    """Make `component_provider_host` serve `AiClustersProvider`."""
+    _host.ComponentProvider = AiClustersProvider
