@@ -10,7 +10,9 @@ Every public component goes into `COMPONENTS`; `provider/__main__.py` hosts them
 - outputs a component names in `secret_outputs` (GkeCluster's kubeconfig) are marked secret in the
   schema, so generated SDKs type them as secrets;
 - outputs that are lists or maps of objects (ClusterNetwork.attachments, ClusterStorage.mounts …)
-  come out with the schema's camelCase keys; the stock provider maps only a single object's keys.
+  come out with the schema's camelCase keys; the stock provider maps only a single object's keys;
+- object inputs that arrive as outputs of other resources (a YAML program's `${storage.mounts}`)
+  get their keys mapped to Python names once they resolve; the stock provider drops them.
 """
 
 import json
@@ -80,6 +82,18 @@ class AiClustersProvider(ComponentProvider):
                 outputs[camel_case(key)]["secret"] = True
         self.schema = json.dumps(schema)
 
+    def map_input_properties(self, inputs: Any, properties: dict[str, PropertyDefinition], mapping: dict[str, str], component_name: str, property_path: str) -> Any:
+        if isinstance(inputs, Output):
+            return inputs.apply(lambda v: self.map_input_properties(v, properties, mapping, component_name, property_path))
+        if not isinstance(inputs, dict):
+            return super().map_input_properties(inputs, properties, mapping, component_name, property_path)
+        later = {k: v for k, v in inputs.items() if isinstance(v, Output) and k in properties and _has_objects(properties[k])}
+        now = {k: p for k, p in properties.items() if k not in later}
+        mapped = super().map_input_properties({k: v for k, v in inputs.items() if k not in later}, now, mapping, component_name, property_path)
+        for key, value in later.items():
+            mapped[mapping[key]] = value.apply(lambda v, key=key: self.map_input_properties({key: v}, {key: properties[key]}, mapping, component_name, property_path).get(mapping[key]))
+        return mapped
+
     def get_state(self, instance: ComponentResource, component_def: ComponentDefinition) -> dict[str, Any]:
         state: dict[str, Any] = {}
         for key, prop in component_def.outputs.items():
@@ -107,6 +121,11 @@ class AiClustersProvider(ComponentProvider):
         if prop.additional_properties is not None and isinstance(value, dict):
             return {k: self.to_schema(v, prop.additional_properties) for k, v in value.items()}
         return value
+
+
+def _has_objects(prop: PropertyDefinition) -> bool:
+    """Whether the property is an object, or a list or map of them (its keys need mapping)."""
+    return bool(prop.ref or (prop.items and prop.items.ref) or (prop.additional_properties and prop.additional_properties.ref))
 
 
 def use_package_provider() -> None:

@@ -1,0 +1,252 @@
+"""Each component built through the component provider's construct path, with inputs as a YAML program
+passes them (camelCase, numbers as floats, outputs of other resources inside objects), creates the same
+children with the same inputs as the Python call.
+
+The construct path is the provider's own: the inputs go through the wire format
+(`rpc.serialize_properties` with output values, then the provider server's `_construct_inputs`) into
+`AiClustersProvider.construct`, under the project's recording mocks.
+"""
+
+import asyncio
+from enum import Enum
+from typing import Any, Callable
+
+import pulumi
+import pytest
+from pulumi.errors import InputPropertyError
+from pulumi.provider.experimental.util import camel_case
+from pulumi.provider.server import ProviderServicer
+from google.protobuf import struct_pb2
+from pulumi.runtime import proto, rpc
+
+from ai_clusters import ClusterNetwork, ClusterStorage
+from ai_clusters.provider import COMPONENTS, PACKAGE, VERSION, AiClustersProvider
+from ai_clusters.spec import SpecError
+
+from .conftest import Registered, mocked
+
+PROVIDER = AiClustersProvider(COMPONENTS, PACKAGE, None, VERSION)
+BY_NAME = {c.__name__: c for c in COMPONENTS}
+ZONE = "us-central1-a"
+FREE_FORM = {"labels"}  # maps whose keys are data, not field names
+
+
+def yaml_inputs(value: Any, free: bool = False) -> Any:
+    """Python component args as a YAML program writes them: camelCase keys, enum values as strings."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {(k if free else camel_case(k)): yaml_inputs(v, k in FREE_FORM) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [yaml_inputs(v) for v in value]
+    return value
+
+
+async def wire(value: Any) -> tuple[Any, set[str]]:
+    """A value in the engine's wire form for Construct (the provider accepts outputs): outputs of other
+    resources stay output values with their dependencies, numbers become floats; and the URNs it depends on."""
+    if isinstance(value, pulumi.Output):
+        inner, urns = await wire(await value.future())
+        urns |= {await r.urn.future() for r in await value.resources()}
+        out = {rpc._special_sig_key: rpc._special_output_value_sig, "value": inner, "dependencies": sorted(urns)}
+        return ({**out, "secret": True} if await value.is_secret() else out), urns
+    if isinstance(value, dict):
+        pairs = {k: await wire(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, set().union(*(u for _, u in pairs.values()))
+    if isinstance(value, (list, tuple)):
+        items = [await wire(v) for v in value]
+        return [v for v, _ in items], set().union(*(u for _, u in items))
+    return value, set()
+
+
+async def provider_inputs(inputs: dict) -> dict:
+    """What the provider server hands to `construct` for `inputs` sent by the engine."""
+    struct, deps = struct_pb2.Struct(), {}
+    for key, value in yaml_inputs(inputs).items():
+        encoded, urns = await wire(value)
+        struct[key] = encoded
+        deps[key] = proto.ConstructRequest.PropertyDependencies(urns=sorted(urns))
+    return await ProviderServicer._construct_inputs(struct, deps)
+
+
+async def construct(component: str, name: str, args: dict) -> dict:
+    """Construct `component` through the provider with `args` as a YAML program passes them; returns its state."""
+    inputs = await provider_inputs(args)
+    return PROVIDER.construct(name, f"{PACKAGE}:index:{component}", inputs, pulumi.ResourceOptions()).state
+
+
+def network() -> ClusterNetwork:
+    return ClusterNetwork("env", {"region": "us-central1", "accelerator_networks": [{"family": "a3-mega", "zone": ZONE}], "private_services_access": True})
+
+
+def storage(net: ClusterNetwork, path: str = "compute-engine") -> ClusterStorage:
+    return ClusterStorage("st", storage_args(net, path))
+
+
+def storage_args(net: ClusterNetwork, path: str = "compute-engine") -> dict:
+    return {
+        "environment": "dev", "cluster": "c", "workload": "pretraining", "region": "us-central1", "zone": ZONE, "path": path,
+        "network": net.host_network, "private_services_range": net.private_services_range,
+        "storage": {"bucket": {"soft_delete_days": 7}, "filestore": {"capacity_gb": 1024}},
+        "labels": {"team": "ml-platform"},
+    }
+
+
+def gpu_args(net: ClusterNetwork, **extra) -> dict:
+    return {
+        "environment": "dev", "region": "us-central1", "zone": ZONE,
+        "workload": {"kind": "pretraining", "accelerators": 16},
+        "machine_type": "a3-megagpu-8g", "nodes": 2, "provisioning": {"model": "spot"},
+        "network": net.attachment("a3-mega", ZONE, 8), **extra,
+    }
+
+
+# name of the component, then a function of (network, storage) giving its args; None where it needs neither.
+CASES: dict[str, tuple[str, Callable[..., dict]]] = {
+    "network": ("ClusterNetwork", lambda: {"region": "us-central1", "accelerator_networks": [{"family": "a3-ultra", "zone": "us-central1-b"}], "host_mtu": 8896, "iap_ssh": True}),
+    "storage": ("ClusterStorage", storage_args),
+    "gpu-vm": ("GpuVmCluster", lambda net, st: gpu_args(net, mounts=st.mounts, bucket=st.bucket_name)),
+    "gke": ("GkeCluster", lambda net, st: gpu_args(net, bucket=st.bucket_name, gke={"release_channel": "RAPID", "system_pool": {"min_nodes": 1, "max_nodes": 2}})),
+    "slurm": ("SlurmCluster", lambda net, st: gpu_args(net, mounts=st.mounts, bucket=st.bucket_name, private_services_range=net.private_services_range, storage={"filestore": {"capacity_gb": 1024}})),
+    "tpu": ("TpuVmCluster", lambda net, st: {
+        "environment": "dev", "region": "us-central1", "workload": {"kind": "pretraining", "accelerators": 16},
+        "tpu": {"type": "v6e-16"}, "network": {"host_network": net.host_network, "host_subnetwork": net.host_subnetwork}, "mounts": st.mounts,
+    }),
+    "vertex-training": ("VertexTraining", lambda net, st: {
+        "environment": "dev", "region": "us-central1", "workload": {"kind": "finetuning", "accelerators": 8}, "machine_type": "a3-highgpu-8g",
+        "network": net.host_network, "private_services_range": net.private_services_range, "bucket": st.bucket_name,
+    }),
+    "vertex-serving": ("VertexServing", lambda net, st: {
+        "environment": "dev", "region": "us-central1", "workload": {"kind": "inference", "accelerators": 1, "latency_ms": 200}, "machine_type": "g2-standard-8",
+        "network": net.host_network, "private_services_range": net.private_services_range, "bucket": st.bucket_name,
+    }),
+}
+
+
+class Remote:
+    """A component built through the provider, as a YAML program sees it: its outputs under schema names."""
+
+    def __init__(self, state: dict):
+        self.state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return self.state[camel_case(name)]
+
+
+def run_case(case: str, through_provider: bool) -> tuple[Registered, dict]:
+    """Build the case's component (named c) the Python way or through the provider; the network is the
+    consumer's own Python resource either way, the storage is built the same way as the component."""
+    component, make = CASES[case]
+    state: dict = {}
+    tasks: list[asyncio.Task] = []
+    path = "gke" if component == "GkeCluster" else "compute-engine"
+
+    def python_program():
+        if component == "ClusterNetwork":
+            BY_NAME[component]("c", make())
+            return
+        net = network()
+        BY_NAME[component]("c", make(net) if component == "ClusterStorage" else make(net, storage(net, path)))
+
+    async def through():
+        if component == "ClusterNetwork":
+            state.update(await construct(component, "c", make()))
+            return
+        net = network()
+        if component == "ClusterStorage":
+            state.update(await construct(component, "c", make(net)))
+            return
+        st = Remote(await construct("ClusterStorage", "st", storage_args(net, path)))
+        state.update(await construct(component, "c", make(net, st)))
+
+    registered = mocked(python_program if not through_provider else lambda: tasks.append(asyncio.ensure_future(through())))
+    for task in tasks:
+        assert task.done(), "construct did not finish"
+        task.result()
+    return registered, state
+
+
+def children(registered: Registered) -> list[tuple[str, str, Any]]:
+    return [(r.type, r.name, r.inputs) for r in registered.all]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_construct_with_yaml_inputs_creates_what_the_python_call_creates(case):
+    python, _ = run_case(case, through_provider=False)
+    provider, state = run_case(case, through_provider=True)
+    built = python.one(f"{PACKAGE}:index:{CASES[case][0]}", "c")
+    assert len(python.children_of(built)) >= 2
+    assert children(provider) == children(python)
+    assert state, "the provider returned no outputs"
+
+
+def test_outputs_come_back_with_the_schema_names_and_the_kubeconfig_as_a_secret():
+    wire: dict = {}
+
+    def program():
+        net = network()
+        st = storage(net, "gke")
+
+        async def both():
+            st_state = await construct("ClusterStorage", "st2", storage_args(net, "gke"))
+            gke_state = await construct("GkeCluster", "c", gpu_args(net, bucket=st.bucket_name))
+            wire["storage"] = rpc.deserialize_properties(await rpc.serialize_properties(st_state, {}))
+            wire["gke"] = rpc.deserialize_properties(await rpc.serialize_properties(gke_state, {}))
+
+        wire["task"] = asyncio.ensure_future(both())
+
+    mocked(program)
+    wire.pop("task").result()
+    mounts = wire["storage"]["mounts"]
+    assert [sorted(m) for m in mounts] == [["kind", "mountPoint", "options", "source"]] * 2
+    assert {m["kind"] for m in mounts} == {"gcsfuse", "filestore"}
+    kubeconfig = wire["gke"]["kubeconfig"]
+    assert rpc.is_rpc_secret(kubeconfig) and "gke-gcloud-auth-plugin" in rpc.unwrap_rpc_secret(kubeconfig)
+    assert wire["gke"]["podNetworks"] == [f"vpc{i}" for i in range(1, 9)]
+    assert not rpc.is_rpc_secret(wire["gke"]["endpoint"])
+
+
+@pytest.mark.parametrize("case", ["network", "storage", "gke", "tpu", "vertex-serving"])
+def test_each_required_input_left_out_is_refused_by_name(case):
+    component, make = CASES[case]
+    required = PROVIDER._component_defs[component].inputs
+    missing = [k for k, p in required.items() if not p.optional]
+    assert missing
+    errors: list[str] = []
+
+    def program():
+        net = network()
+        st = storage(net)
+        args = yaml_inputs(make() if component == "ClusterNetwork" else make(net) if component == "ClusterStorage" else make(net, st))
+
+        async def go():
+            for key in missing:
+                inputs = await provider_inputs({k: v for k, v in args.items() if k != key})
+                try:
+                    PROVIDER.construct(f"bad-{key}", f"{PACKAGE}:index:{component}", inputs, None)
+                except InputPropertyError as exc:
+                    errors.append(exc.reason)
+
+        errors.append(asyncio.ensure_future(go()))
+
+    mocked(program)
+    errors.pop(0).result()
+    assert errors == [f"Missing required input '{k}' on '{component}'" for k in missing]
+
+
+def test_bad_values_fail_with_the_stack_configs_key_path_messages():
+    def program():
+        net = network()
+
+        async def go():
+            await construct("GkeCluster", "bad", gpu_args(net, nodes=3, gke={"autoscaling": {"max_nodes": 2}, "release_channel": "RAPID"}))
+
+        holder.append(asyncio.ensure_future(go()))
+
+    holder: list = []
+    mocked(program)
+    with pytest.raises(Exception) as info:
+        holder[0].result()
+    exc = info.value.inner if hasattr(info.value, "inner") else info.value
+    assert isinstance(exc, SpecError)
+    assert "gke.autoscaling.maxNodes: 2 disagrees with nodes 3" in str(exc)
