@@ -12,7 +12,12 @@ Every public component goes into `COMPONENTS`; `provider/__main__.py` hosts them
 - outputs that are lists or maps of objects (ClusterNetwork.attachments, ClusterStorage.mounts …)
   come out with the schema's camelCase keys; the stock provider maps only a single object's keys;
 - object inputs that arrive as outputs of other resources (a YAML program's `${storage.mounts}`)
-  get their keys mapped to Python names once they resolve; the stock provider drops them.
+  get their keys mapped to Python names once they resolve; the stock provider drops them;
+- integers arrive as floats over the wire; the stock provider converts them and then keeps the
+  float (2.0): they reach the component as ints;
+- a value that is not one of its enum's values, or not an integer where one is wanted, reaches the
+  component as given, so it fails with the stack config's key-path message (the same pydantic
+  models validate both), not with the stock provider's own wording.
 """
 
 import json
@@ -22,7 +27,7 @@ from typing import Any, Optional
 from pulumi import ComponentResource, Output
 from pulumi.provider.experimental import component as _component
 from pulumi.provider.experimental import host as _host
-from pulumi.provider.experimental.analyzer import Analyzer, ComponentDefinition, PropertyDefinition
+from pulumi.provider.experimental.analyzer import Analyzer, ComponentDefinition, PropertyDefinition, PropertyType
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.util import camel_case
 
@@ -88,11 +93,27 @@ class AiClustersProvider(ComponentProvider):
         if not isinstance(inputs, dict):
             return super().map_input_properties(inputs, properties, mapping, component_name, property_path)
         later = {k: v for k, v in inputs.items() if isinstance(v, Output) and k in properties and _has_objects(properties[k])}
-        now = {k: p for k, p in properties.items() if k not in later}
-        mapped = super().map_input_properties({k: v for k, v in inputs.items() if k not in later}, now, mapping, component_name, property_path)
+        as_given = {k: v for k, v in inputs.items() if k in properties and k not in later and self.unfit(v, properties[k])}
+        now = {k: p for k, p in properties.items() if k not in later and k not in as_given}
+        mapped = super().map_input_properties({k: v for k, v in inputs.items() if k in now}, now, mapping, component_name, property_path)
+        mapped.update({mapping[k]: v for k, v in as_given.items()})
+        for key, prop in now.items():
+            if mapping[key] in mapped:
+                mapped[mapping[key]] = _integers(mapped[mapping[key]], prop)
         for key, value in later.items():
             mapped[mapping[key]] = value.apply(lambda v, key=key: self.map_input_properties({key: v}, {key: properties[key]}, mapping, component_name, property_path).get(mapping[key]))
         return mapped
+
+    def unfit(self, value: Any, prop: PropertyDefinition) -> bool:
+        """Whether the stock mapping would reject `value` itself: not a value of its enum, not an integer."""
+        if value is None or isinstance(value, Output):
+            return False
+        if prop.type == PropertyType.INTEGER:
+            return not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value)
+        type_def = self.get_type_definition(prop) if prop.ref else None
+        if type_def is not None and type_def.enum:
+            return value not in {e.value for e in type_def.enum}
+        return False
 
     def get_state(self, instance: ComponentResource, component_def: ComponentDefinition) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -121,6 +142,15 @@ class AiClustersProvider(ComponentProvider):
         if prop.additional_properties is not None and isinstance(value, dict):
             return {k: self.to_schema(v, prop.additional_properties) for k, v in value.items()}
         return value
+
+
+def _integers(value: Any, prop: PropertyDefinition) -> Any:
+    """Whole floats where the schema wants integers (alone or in a list) as ints."""
+    if prop.type == PropertyType.INTEGER and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if prop.items is not None and prop.items.type == PropertyType.INTEGER and isinstance(value, list):
+        return [_integers(v, prop.items) for v in value]
+    return value
 
 
 def _has_objects(prop: PropertyDefinition) -> bool:

@@ -184,7 +184,53 @@ def test_each_required_input_left_out_is_refused_by_name(case):
     assert errors == [f"Missing required input '{k}' on '{component}'" for k in missing]
 
 
-def test_bad_values_fail_with_the_stack_configs_key_path_messages():
+def component_problems(args: dict, through_provider: bool) -> list[str]:
+    """The problems GpuVmCluster 'c1' reports for `args`, called from Python or constructed through the provider."""
+    failures: list[BaseException] = []
+
+    async def through():
+        try:
+            await construct("GpuVmCluster", "c1", args)
+        except Exception as exc:  # noqa: BLE001 (the provider wraps what the component raises)
+            failures.append(getattr(exc, "inner", exc))
+
+    def program():
+        if through_provider:
+            failures.append(asyncio.ensure_future(through()))
+            return
+        try:
+            BY_NAME["GpuVmCluster"]("c1", args)
+        except SpecError as exc:
+            failures.append(exc)
+
+    mocked(program)
+    if through_provider:
+        failures.pop(0).result()
+    (error,) = failures
+    assert isinstance(error, SpecError), error
+    return [str(p) for p in error.problems]
+
+
+@pytest.mark.parametrize("stack_keys, args", [
+    ({"workload": {"kind": "inference", "accelerators": 0}}, {"workload": {"kind": "inference", "accelerators": 0}}),
+    ({"workload": {"kind": "serving", "accelerators": 1}}, {"workload": {"kind": "serving", "accelerators": 1}}),
+    ({"provisioning": {"model": "preemptible"}}, {"provisioning": {"model": "preemptible"}}),
+    ({"machineType": "a9-nothing"}, {"machine_type": "a9-nothing"}),
+    ({"workload": {"kind": "inference", "accelerators": 1, "latencyMs": "fast"}}, {"workload": {"kind": "inference", "accelerators": 1, "latency_ms": "fast"}}),
+    ({"workload": {"kind": "inference", "accelerators": 1.5}}, {"workload": {"kind": "inference", "accelerators": 1.5}}),
+], ids=["accelerators", "kind", "provisioning", "machine", "latency", "fraction"])
+def test_bad_args_fail_with_the_stack_configs_key_path_messages_on_every_path(stack_keys, args):
+    from .test_spec import cluster, config, problems
+
+    stack = [p.removeprefix("clusters[0].") for p in problems(config(cluster(**stack_keys)))]
+    base = {"environment": "test", "region": "us-central1", "workload": {"kind": "inference", "accelerators": 1},
+            "machine_type": "g2-standard-8", "network": {"host_network": "h", "host_subnetwork": "s"}}
+    given = {**base, **args}
+    assert stack and component_problems(given, through_provider=False) == stack
+    assert component_problems(given, through_provider=True) == stack
+
+
+def test_bad_options_fail_by_key_path_through_the_provider():
     def program():
         net = network()
 
@@ -197,6 +243,6 @@ def test_bad_values_fail_with_the_stack_configs_key_path_messages():
     mocked(program)
     with pytest.raises(Exception) as info:
         holder[0].result()
-    exc = info.value.inner if hasattr(info.value, "inner") else info.value
+    exc = getattr(info.value, "inner", info.value)
     assert isinstance(exc, SpecError)
     assert "gke.autoscaling.maxNodes: 2 disagrees with nodes 3" in str(exc)
