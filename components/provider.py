@@ -12,7 +12,8 @@ Every public component goes into `COMPONENTS`; `provider/__main__.py` hosts them
 - outputs that are lists or maps of objects (ClusterNetwork.attachments, ClusterStorage.mounts …)
   come out with the schema's camelCase keys; the stock provider maps only a single object's keys;
 - object inputs that arrive as outputs of other resources (a YAML program's `${storage.mounts}`)
-  get their keys mapped to Python names once they resolve; the stock provider drops them;
+  get their keys mapped to Python names once they resolve; the stock provider drops an object and
+  passes a list of them on with camelCase keys;
 - integers arrive as floats over the wire; the stock provider converts them and then keeps the
   float (2.0): they reach the component as ints;
 - a value that is not one of its enum's values, or not an integer where one is wanted, reaches the

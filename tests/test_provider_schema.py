@@ -5,8 +5,10 @@ import json
 
 import pytest
 from pulumi.provider.experimental.util import camel_case
+from typer.testing import CliRunner
 
 from ai_clusters import __version__
+from ai_clusters.cli import app
 from ai_clusters.provider import COMPONENTS, PACKAGE
 from ai_clusters.schema import REFRESH_COMMAND, ProviderProcess, schema_text
 
@@ -119,3 +121,18 @@ def test_the_schema_matches_its_checked_in_snapshot(schema):
     snapshot = json.loads(SNAPSHOT.read_text())
     assert schema == snapshot, f"the package schema changed; review the change and refresh the snapshot with: {REFRESH_COMMAND}"
     assert SNAPSHOT.read_text() == schema_text(schema), f"the snapshot is not in its canonical form; refresh it with: {REFRESH_COMMAND}"
+
+
+def test_the_refresh_command_writes_the_served_schema_in_snapshot_form(schema, tmp_path):
+    out = tmp_path / "schema.json"
+    result = CliRunner().invoke(app, ["schema", "--output", str(out), "--project-dir", str(ROOT)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == schema_text(schema)
+    assert REFRESH_COMMAND == "ai-clusters schema --output tests/data/schema.json"
+
+
+def test_the_refresh_command_says_when_there_is_no_provider(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: other\nruntime: python\n")
+    result = CliRunner().invoke(app, ["schema", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 3
+    assert f"no component provider at {tmp_path / 'provider'}" in result.output.replace("\n", "")
