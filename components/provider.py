@@ -25,12 +25,16 @@ import json
 from enum import Enum
 from typing import Any, Optional
 
-from pulumi import ComponentResource, Output
-from pulumi.provider.experimental import component as _component
-from pulumi.provider.experimental import host as _host
-from pulumi.provider.experimental.analyzer import Analyzer, ComponentDefinition, PropertyDefinition, PropertyType
-from pulumi.provider.experimental.component import ComponentProvider
-from pulumi.provider.experimental.util import camel_case
+from .rpc_status import share_rpc_status
+
+share_rpc_status()  # before pulumi.provider: the Google clients may share this process
+
+from pulumi import ComponentResource, Output  # noqa: E402
+from pulumi.provider.experimental import component as _component  # noqa: E402
+from pulumi.provider.experimental import host as _host  # noqa: E402
+from pulumi.provider.experimental.analyzer import Analyzer, ComponentDefinition, PropertyDefinition, PropertyType  # noqa: E402
+from pulumi.provider.experimental.component import ComponentProvider  # noqa: E402
+from pulumi.provider.experimental.util import camel_case  # noqa: E402
 
 from . import __version__
 from .args import ClusterArgs, GpuClusterArgs
