@@ -112,23 +112,25 @@ class GpuVmCluster(pulumi.ComponentResource):
         names: list[pulumi.Output[str]] = []
         ips: list[pulumi.Output[str]] = []
         group_name: pulumi.Input[str] = ""
+        # What every node gets, in a template (groups) or on each instance.
+        node_settings = dict(
+            shape=shape,
+            provisioning=resolved.spec.provisioning,
+            attachment=network,
+            image=image,
+            boot_disk_gb=options.boot_disk_gb,
+            service_account=identity.email,
+            labels=labels,
+            startup_script=script,
+            placement_policy=placement.self_link if placement else None,
+            read_only_disks=read_only,
+        )
         if use_group:
             template = gcp.compute.InstanceTemplate(
                 f"{name}-template",
                 name_prefix=f"{name}-",
                 project=project,
-                **template_kwargs(
-                    shape=shape,
-                    provisioning=resolved.spec.provisioning,
-                    attachment=network,
-                    image=image,
-                    boot_disk_gb=options.boot_disk_gb,
-                    service_account=identity.email,
-                    labels=labels,
-                    startup_script=script,
-                    placement_policy=placement.self_link if placement else None,
-                    read_only_disks=read_only,
-                ),
+                **template_kwargs(**node_settings),
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
             )
             flex = model == ProvisioningModel.FLEX_START
@@ -168,19 +170,7 @@ class GpuVmCluster(pulumi.ComponentResource):
             group_name = group.name
         else:
             # Every node has the same settings: build them once, register N instances from them.
-            settings = instance_kwargs(
-                shape=shape,
-                provisioning=resolved.spec.provisioning,
-                attachment=network,
-                image=image,
-                boot_disk_gb=options.boot_disk_gb,
-                service_account=identity.email,
-                labels=labels,
-                startup_script=script,
-                zone=resolved.zone,
-                placement_policy=placement.self_link if placement else None,
-                read_only_disks=read_only,
-            )
+            settings = instance_kwargs(**node_settings, zone=resolved.zone)
             vms = [
                 gcp.compute.Instance(f"{name}-{i}", name=f"{name}-{i}", project=project, **settings, opts=child)
                 for i in range(resolved.nodes)

@@ -167,6 +167,9 @@ def test_unknown_stack_is_bad_input():
 def test_environment_stacks_plan_cleanly_and_together_exercise_every_path(stack):
     plan = make_plan(stack, ROOT, policy_runner=run_policy_pack)
     assert plan.exit_code == 0, plan.mandatory_failures
+    # Named as the CLI names the pack: the version of PulumiPolicy.yaml, not the SDK's "0.0.1".
+    declared = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["version"]
+    assert plan.policy_pack == f"ai-clusters@{declared}" and declared != "0.0.1"
     assert plan.budget_hourly_usd is not None and plan.cost.hourly_usd <= plan.budget_hourly_usd
     types = {r.type.rsplit(":", 1)[-1] for r in plan.resources}
     assert {"GpuVmCluster", "GkeCluster", "SlurmCluster", "TpuVmCluster"} <= types

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
@@ -52,6 +53,15 @@ class PolicyPackProcess(PluginProcess):
 
     def plugin_version(self) -> str:
         return self.stub.GetPluginInfo(empty_pb2.Empty()).version
+
+    def pack_version(self) -> str:
+        """The pack's version as the CLI reports it: `PulumiPolicy.yaml`'s, else the analyzer's.
+
+        Python packs always answer "0.0.1" in AnalyzerInfo; the CLI uses the version in
+        PulumiPolicy.yaml instead, and so do we.
+        """
+        declared = yaml.safe_load((self.pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+        return str(declared.get("version") or self.info().version)
 
     def configure(self, config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send each policy its config: schema defaults overlaid with `config[policy]` (as the CLI does)."""
@@ -130,7 +140,7 @@ def run_policy_pack(run, env, project) -> tuple[list[Verdict], str]:
             verdicts.extend(verdict(d, default_urn=r.urn) for d in pack.analyze(r.urn, r.type, r.name, r.inputs, r.protect))
         stack = pack.analyze_stack((r.urn, r.type, r.name, r.inputs, r.protect, r.parent) for r in resources)
         verdicts.extend(verdict(d) for d in stack)
-    return verdicts, f"{info.name}@{info.version}"
+    return verdicts, f"{info.name}@{pack.pack_version()}"
 
 
 __all__ = ["PolicyPackError", "PolicyPackProcess", "pack_config", "run_policy_pack", "verdict"]
