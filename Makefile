@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STACK  ?= dev
 
-.PHONY: plan test install clean
+.PHONY: plan test install clean schema
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ plan: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Refresh the checked-in schema of the component package after a change to the components' args or outputs.
+schema: install
+	$(BIN)/ai-clusters schema --output tests/data/schema.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -330,6 +330,30 @@ def write_blueprint(
     err.print(f"wrote {path}", highlight=False)
 
 
+@app.command("schema")
+def write_package_schema(
+    output: Path = typer.Option(Path("-"), "--output", "-o", help="Where to write it (tests/data/schema.json is the checked-in snapshot; - for standard output)."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it); its provider/ is started."),
+) -> None:
+    """Start the component package's provider as Pulumi does and write the schema it serves (GetSchema)."""
+    from .plan import PlanInputError, find_project
+    from .schema import ProviderError, read_schema, schema_text, write_schema
+
+    try:
+        project = find_project(project_dir)
+    except PlanInputError as exc:
+        raise fail_input(str(exc)) from None
+    try:
+        if str(output) == "-":
+            sys.stdout.write(schema_text(read_schema(project.root / "provider")))
+            return
+        schema = write_schema(project.root / "provider", output)
+    except ProviderError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    err.print(f"wrote {output}: {len(schema['resources'])} components, {len(schema['types'])} types", highlight=False)
+
+
 class PreflightFormat(str, Enum):
     text = "text"
     markdown = "markdown"

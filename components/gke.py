@@ -317,6 +317,8 @@ def _addons(kinds: set[str]) -> gcp.container.ClusterAddonsConfigArgs:
 class GkeCluster(pulumi.ComponentResource):
     """A private GKE Standard cluster with GPU or TPU node pools, GPUDirect networking and storage."""
 
+    secret_outputs = ("kubeconfig",)  # not annotated: no output itself; the package schema marks these secret
+
     cluster_name: pulumi.Output[str]
     """Name of the GKE cluster."""
     location: pulumi.Output[str]

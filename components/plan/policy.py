@@ -7,25 +7,21 @@ resources, so `ai-clusters plan` and `pulumi preview --policy-pack policies` giv
 """
 
 import json
-import os
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-import grpc
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from ..plugin_process import PluginError, PluginProcess
 from . import Verdict, json_safe
 
 LEVEL_NAMES = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 LEVEL_CODES = {v: k for k, v in LEVEL_NAMES.items()}
 
 
-class PolicyPackError(RuntimeError):
+class PolicyPackError(PluginError):
     """The pack could not be started or answered with an error."""
 
 
@@ -35,69 +31,21 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return s
 
 
-class PolicyPackProcess:
+class PolicyPackProcess(PluginProcess):
     """A running policy pack, reachable over gRPC on 127.0.0.1."""
 
+    kind = "policy pack"
+    error = PolicyPackError
+
     def __init__(self, pack_dir: Path, python: Optional[str] = None, start_timeout: float = 60.0):
+        # As the CLI does: run the pack's program with an engine address; it serves the Analyzer.
+        super().__init__(Path(pack_dir) / "__main__.py", ["127.0.0.1:0"], python, start_timeout)
         self.pack_dir = Path(pack_dir)
-        self.python = python or sys.executable
-        self.start_timeout = start_timeout
-        self.proc: Optional[subprocess.Popen] = None
-        self.channel: Optional[grpc.Channel] = None
         self.stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
-        self.port: Optional[int] = None
 
     def __enter__(self) -> "PolicyPackProcess":
-        main = self.pack_dir / "__main__.py"
-        if not main.is_file():
-            raise PolicyPackError(f"no policy pack at {self.pack_dir}")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        # As the CLI does: run the pack's program; it serves the Analyzer and prints its port.
-        self.proc = subprocess.Popen(
-            [self.python, "-u", str(main), "127.0.0.1:0"],
-            cwd=self.pack_dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(self.start_timeout)
-        text = (line[0] if line else "").strip()
-        if not text.isdigit():
-            if self.proc.poll() is None:
-                self.proc.kill()
-            stderr = self.proc.stderr.read() if self.proc.stderr else ""
-            self.close()
-            raise PolicyPackError(f"the policy pack did not print its port: {text or stderr.strip()[-2000:]}")
-        self.port = int(text)
-        self.channel = grpc.insecure_channel(
-            f"127.0.0.1:{self.port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
-        )
-        grpc.channel_ready_future(self.channel).result(timeout=self.start_timeout)
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.start())
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream:
-                    stream.close()
-            self.proc = None
 
     # -- the Analyzer service -------------------------------------------------------------------
     def info(self) -> analyzer_pb2.AnalyzerInfo:
