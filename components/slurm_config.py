@@ -250,7 +250,7 @@ def script_object(token: str, filename: str) -> str:
     return f"slurm-{token}-script-{stem.replace('.', '_')}_{ext}"
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when present: same output, faster
     """Keys in the order written, multi-line strings (the conf templates) as literal blocks, no anchors."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -237,7 +237,7 @@ class _JobExample:
             spec["tensorboard"] = tensorboard
         if staging:
             spec["baseOutputDirectory"] = {"outputUriPrefix": f"{staging}/vertex/{self.name}"}
-        return yaml.safe_dump(spec, sort_keys=False)
+        return yaml.dump(spec, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
 
 
 __all__ = ["VertexTraining", "VertexTrainingArgs"]

@@ -182,3 +182,23 @@ def test_every_reference_stack_has_no_mandatory_violation():
     for stack in find_project(ROOT).stacks():
         plan = make_plan(stack, ROOT, policy_runner=run_policy_pack)
         assert plan.exit_code == 0, (stack, plan.mandatory_failures)
+
+
+def test_the_plan_reads_the_same_in_every_run():
+    """Auto-named buckets and mock ids do not follow Python's per-process string hashing: a
+    pull-request comment only changes when the program does."""
+    import os
+    import subprocess
+    import sys
+
+    def plan_json(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-m", "ai_clusters.cli", "plan", "--stack", "slurm-a3mega", "--format", "json", "--project-dir", str(ROOT)],
+            capture_output=True, text=True, env=env, check=True,
+        )
+        return done.stdout
+
+    first, second = plan_json("1"), plan_json("2")
+    assert "gs://llm-config-" in first  # an auto-named bucket, as other resources' inputs see it
+    assert first == second

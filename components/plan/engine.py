@@ -19,6 +19,8 @@ import yaml
 from ..spec import SpecError
 from .mocks import CloudMocks, RecordingMonitor, Registration
 
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the same result, faster
+
 
 class PlanInputError(Exception):
     """The project or stack files cannot be read (exit code 2)."""
@@ -55,7 +57,7 @@ def find_project(start: Optional[Path] = None) -> Project:
     for folder in (here, *here.parents):
         pulumi_yaml = folder / "Pulumi.yaml"
         if pulumi_yaml.is_file():
-            doc = yaml.safe_load(pulumi_yaml.read_text()) or {}
+            doc = yaml.load(pulumi_yaml.read_text(), Loader=FAST_LOADER) or {}
             main = folder / (doc.get("main") or "") / "__main__.py" if not str(doc.get("main", "")).endswith(".py") else folder / doc["main"]
             return Project(
                 root=folder,
@@ -73,7 +75,7 @@ def read_stack_config(project: Project, stack: str) -> dict[str, Any]:
         known = ", ".join(project.stacks()) or "none"
         raise PlanInputError(f"stack {stack!r} has no file {path.relative_to(project.root)}; stacks: {known}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=FAST_LOADER) or {}
     except yaml.YAMLError as exc:
         raise PlanInputError(f"{path.name} is not valid YAML: {exc}") from None
     raw = doc.get("config") or {}

@@ -5,6 +5,7 @@ addresses, so the program's outputs resolve. The monitor keeps what the engine r
 resource (type, name, parent, inputs in camelCase, protect, retainOnDelete).
 """
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -46,6 +47,12 @@ class Registration:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+
+def _stable_number(text: str) -> int:
+    """A number derived from `text`, the same in every run (Python's hash() of a str changes per process),
+    so auto-named resources and ids read the same in every plan and pull-request comment."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
 class CloudMocks(Mocks):
     """Answers resource registrations the way Google Cloud would after creating them."""
 
@@ -84,12 +91,12 @@ class CloudMocks(Mocks):
                 state["networkInterfaces"] = [
                     {**nic, "networkIp": self._ip(), "name": f"nic{i}"} for i, nic in enumerate(inputs.get("networkInterfaces") or [])
                 ]
-                state["instanceId"] = str(abs(hash(rid)) % 10**12)
+                state["instanceId"] = str(_stable_number(rid) % 10**12)
         elif kind == "Account" and args.typ.startswith("gcp:serviceaccount/"):
             state["email"] = f"{name}@{project}.iam.gserviceaccount.com"
             rid = f"projects/{project}/serviceAccounts/{state['email']}"
         elif kind == "Bucket":
-            name = inputs.get("name") or f"{args.name}-{abs(hash(args.name)) % 10**6:06d}"
+            name = inputs.get("name") or f"{args.name}-{_stable_number(args.name) % 10**6:06d}"
             state.update(name=name, url=f"gs://{name}", selfLink=f"https://www.googleapis.com/storage/v1/b/{name}")
             rid = name
         elif args.typ.startswith("gcp:filestore/"):
@@ -109,7 +116,7 @@ class CloudMocks(Mocks):
             )
             endpoints = inputs.get("controlPlaneEndpointsConfig") or {}
             if "dnsEndpointConfig" in endpoints:  # GKE answers with the cluster's DNS name
-                dns = {**endpoints["dnsEndpointConfig"], "endpoint": f"gke-{abs(hash(name)) % 10**12:012d}.{location}.gke.goog"}
+                dns = {**endpoints["dnsEndpointConfig"], "endpoint": f"gke-{_stable_number(name) % 10**12:012d}.{location}.gke.goog"}
                 state["controlPlaneEndpointsConfig"] = {**endpoints, "dnsEndpointConfig": dns}
             rid = f"projects/{project}/locations/{location}/clusters/{name}"
         elif args.typ.startswith("gcp:tpu/"):
