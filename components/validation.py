@@ -10,11 +10,13 @@ to the expected one from the catalog ("not published" where no source gives one)
 """
 
 import json
+import os
 import shlex
 from typing import Any, Optional
 
 import yaml
 
+from . import __version__
 from .catalog import NodeShape, catalog
 from .catalog.models import NcclFlavor, NcclHost
 from .enums import GpuDirect
@@ -23,7 +25,15 @@ from .spec import ResolvedCluster
 
 FAST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: the same YAML, faster
 
-PACKAGE = "ai-clusters[validate]"
+PACKAGE_VARIABLE = "AI_CLUSTERS_VALIDATION_PACKAGE"
+
+
+def package_spec() -> str:
+    """What the jobs pip-install: `$AI_CLUSTERS_VALIDATION_PACKAGE` (a requirement such as
+    `ai-clusters[validate] @ git+https://github.com/ORG/ai-clusters@v0.1.0`, or a wheel's URL), else
+    this very version by name, so a job never takes whatever release an index holds under that name."""
+    return os.environ.get(PACKAGE_VARIABLE) or f"ai-clusters[validate]=={__version__}"
+
 JAX = {"gpu": "jax[cuda12]", "tpu": "jax[tpu]"}
 IMAGE = "docker.io/library/python:3.11-slim"  # the jobs pip-install the rest; GKE and Vertex AI mount the NVIDIA driver
 RESULT = "/tmp/ai-clusters-validation.json"
@@ -76,7 +86,7 @@ def benchmark_script(cl: ResolvedCluster, from_metadata: bool = False, shape: Op
             f"# Benchmark: ai-clusters benchmark on {kind.upper()} ({cl.name})",
             # Node-local: nodes that share /home do not install into one another's packages.
             f"export PYTHONUSERBASE={USER_BASE} PATH={USER_BASE}/bin:$PATH PIP_BREAK_SYSTEM_PACKAGES=1",
-            f"python3 -m pip install --quiet --user --upgrade {shlex.quote(PACKAGE)} {shlex.quote(JAX[kind])}",
+            f"python3 -m pip install --quiet --user --upgrade {shlex.quote(package_spec())} {shlex.quote(JAX[kind])}",
             f"ai-clusters benchmark {args} --output {RESULT}",
             f"cat {RESULT}",
         ]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ai_clusters.catalog import catalog
 from ai_clusters.cli import app
-from ai_clusters import validation
+from ai_clusters import __version__, validation
 from ai_clusters.plan.engine import find_project, read_stack_config, run_program
 from ai_clusters.spec import load_environment
 
@@ -91,7 +91,16 @@ def test_every_cluster_of_every_stack_outputs_a_validation_job(stack):
     for name, outputs in clusters.items():
         text = outputs.get("validation_job")
         assert isinstance(text, str) and "ai-clusters benchmark" in text, (stack, name)
-        assert "ai-clusters[validate]" in text
+        # This very version by name, never whatever an index holds under the name.
+        assert f"'ai-clusters[validate]=={__version__}'" in text
+
+
+def test_the_package_the_jobs_install_can_be_named(monkeypatch):
+    source = "ai-clusters[validate] @ git+https://github.com/acme/ai-clusters@v0.1.0"
+    monkeypatch.setenv(validation.PACKAGE_VARIABLE, source)
+    script = validation.benchmark_script(resolved("dev", "l4-serve"))
+    assert f"pip install --quiet --user --upgrade '{source}' " in script
+    assert "ai-clusters[validate]==" not in script
 
 
 # ---- GKE -----------------------------------------------------------------------------------------
