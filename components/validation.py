@@ -40,6 +40,10 @@ RESULT = "/tmp/ai-clusters-validation.json"
 USER_BASE = "/tmp/ai-clusters-validate"
 NVIDIA_LIB = "/usr/local/nvidia/lib64"  # where GKE puts the driver's libraries in GPU containers
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+JOBSET_NOTE = (
+    "# A JobSet: the cluster needs the JobSet controller (GKE does not install it), see\n"
+    "# https://jobset.sigs.k8s.io/docs/installation/ (kubectl apply --server-side -f <release>/manifests.yaml)\n"
+)
 
 
 # ---- shared pieces -----------------------------------------------------------------------------
@@ -422,7 +426,7 @@ def kubernetes_job(
             "ttlSecondsAfterFinished": 86400,
         },
     }
-    return _yaml(jobset)
+    return JOBSET_NOTE + _yaml(jobset)
 
 
 # ---- Vertex AI -----------------------------------------------------------------------------------

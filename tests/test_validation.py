@@ -138,6 +138,7 @@ def test_gke_multi_node_without_gpudirect_benchmarks_every_node_without_nccl():
 def test_gke_a3_mega_multi_node_is_a_jobset_with_nccl_over_every_gpu_network():
     doc = k8s_doc("gke-a3mega-train", "mega-train")
     assert doc["kind"] == "JobSet"
+    assert "needs the JobSet controller" in job("gke-a3mega-train", "mega-train").split("apiVersion:")[0]
     by_name = pods(doc)
     assert set(by_name) == {"benchmark", "nccl"}
     nodes = next(rj for rj in doc["spec"]["replicatedJobs"] if rj["name"] == "nccl")["template"]["spec"]["parallelism"]
