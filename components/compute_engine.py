@@ -23,6 +23,7 @@ from .iam import node_service_account
 from .scripts import startup_script
 from .spec import ComputeEngineOptions, Problem, SpecError, parse_model
 from .vm import boot_image, instance_kwargs, template_kwargs
+from .outputs import register_typed_outputs
 
 
 class ComputeEngineOptionsArgs(TypedDict):
@@ -198,19 +199,7 @@ class GpuVmCluster(pulumi.ComponentResource):
         self.validation_job = pulumi.Output.from_input(project).apply(
             lambda p: validation.vm_commands(resolved, instances, f"{name}-group", p)
         )
-        self.register_outputs(
-            {
-                "instance_names": self.instance_names,
-                "internal_ips": self.internal_ips,
-                "instance_group": self.instance_group,
-                "ssh_command": self.ssh_command,
-                "mount_points": self.mount_points,
-                "service_account": self.service_account,
-                "machine_type": self.machine_type,
-                "node_count": self.node_count,
-                "validation_job": self.validation_job,
-            }
-        )
+        register_typed_outputs(self)
 
 
 def from_spec(cl, network, storage) -> GpuVmCluster:

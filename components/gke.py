@@ -38,6 +38,7 @@ from .iam import node_service_account
 from .nics import check_attachment
 from .rules.base import last_segment
 from .spec import GkeOptions, Problem, ResolvedCluster, SpecError, StorageSpec, parse_model
+from .outputs import register_typed_outputs
 
 WORKLOAD_ROLE = "roles/storage.objectUser"  # the workload reads and writes its cluster's bucket, nothing else
 
@@ -450,7 +451,7 @@ class GkeCluster(pulumi.ComponentResource):
                 service_account=ksa,
             )
         )
-        self.register_outputs({key: getattr(self, key) for key in _OUTPUTS})
+        register_typed_outputs(self)
 
     def _workload_objects(self, name, namespace, volumes, ksa_name, workload_account, opts: pulumi.ResourceOptions) -> None:
         """The namespace, the volumes and claims, and the Kubernetes service account of the workload."""
@@ -507,8 +508,6 @@ def _field(value, key: str):
         return value.get(to_camel(key), value.get(key))
     return getattr(value, key, None)
 
-
-_OUTPUTS = [key for key, ann in GkeCluster.__annotations__.items() if "Output" in str(ann)]
 
 
 def _node_selector(plan: PoolPlan) -> dict[str, str]:

@@ -25,6 +25,7 @@ from .catalog import CatalogError, GpuFamily, catalog, one_of, region_of
 from .enums import GpuDirect, NicType
 from .nics import family_uses_gpu_nics
 from .spec import NetworkSpec, Problem, SpecError, parse_model
+from .outputs import register_typed_outputs
 
 IAP_RANGE = "35.235.240.0/20"  # Identity-Aware Proxy TCP forwarding source range
 GPU_SUBNET_PREFIX = 22  # each GPU/RDMA subnet: 1,020 addresses, one per node
@@ -257,18 +258,7 @@ class ClusterNetwork(pulumi.ComponentResource):
         self.attachments = pulumi.Output.all(
             *[pulumi.Output.from_input(self._attachment_output(f, z)) for f, z in families]
         ) if families else pulumi.Output.from_input([])
-        self.register_outputs(
-            {
-                "host_network": self.host_network,
-                "host_network_name": self.host_network_name,
-                "host_subnetwork": self.host_subnetwork,
-                "pods_range_name": self.pods_range_name,
-                "services_range_name": self.services_range_name,
-                "gpu_networks": self.gpu_networks,
-                "attachments": self.attachments,
-                "private_services_range": self.private_services_range,
-            }
-        )
+        register_typed_outputs(self)
 
     # -- accelerator networks ----------------------------------------------------------------
     def _build_accelerator_networks(self, name, families, project, region, spec, child) -> None:

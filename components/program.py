@@ -13,6 +13,7 @@ from .network import ClusterNetwork
 from .nics import family_uses_gpu_nics
 from .spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment
 from .storage import ClusterStorage
+from .outputs import typed_outputs
 
 Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.ComponentResource]
 
@@ -98,18 +99,8 @@ def build(env: ResolvedEnvironment) -> dict[str, Any]:
         if builder is None:
             raise SpecError([], f"path {cl.spec.path.value!r} is not built yet")
         component = builder(cl, network, storage)
-        outputs[cl.name] = {key: getattr(component, key) for key in _exported(component)}
+        outputs[cl.name] = typed_outputs(component)
     return outputs
-
-
-def _exported(component: pulumi.ComponentResource) -> list[str]:
-    """The component's typed outputs (its `pulumi.Output` annotations)."""
-    keys = []
-    for cls in reversed(type(component).__mro__):
-        for key, ann in getattr(cls, "__annotations__", {}).items():
-            if not key.startswith("_") and "Output" in str(ann) and hasattr(component, key):
-                keys.append(key)
-    return keys
 
 
 def run(config: Mapping[str, Any]) -> None:

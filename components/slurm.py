@@ -39,6 +39,7 @@ from .slurm_layout import NodeSet, RoleMachine, SlurmLayout, resolve_layout
 from .spec import Problem, ProvisioningSpec, SpecError
 from .storage import ClusterStorage, FilestoreArgs, StorageArgs
 from .vm import instance_kwargs, template_kwargs
+from .outputs import register_typed_outputs
 
 CONTROLLER_ROLES = (*NODE_ROLES, "roles/compute.instanceAdmin.v1")  # creates and deletes the compute VMs
 CONFIG_READER_ROLES = ("roles/storage.objectViewer", "roles/storage.legacyBucketReader")
@@ -315,7 +316,7 @@ class SlurmCluster(pulumi.ComponentResource):
         self.controller_service_account = self._ids["controller"].email
         self.compute_service_account = self._ids["compute"].email
         self.validation_job = pulumi.Output.from_input(validation_sbatch(resolved, layout))
-        self.register_outputs({key: getattr(self, key) for key in OUTPUTS})
+        register_typed_outputs(self)
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _config_bucket(self) -> gcp.storage.Bucket:
@@ -565,22 +566,6 @@ class SlurmCluster(pulumi.ComponentResource):
         )
         return version
 
-
-OUTPUTS = (
-    "controller_name",
-    "login_names",
-    "ssh_command",
-    "partition_names",
-    "node_sets",
-    "config_bucket",
-    "config_path",
-    "mount_points",
-    "blueprint_path",
-    "cleanup_command",
-    "controller_service_account",
-    "compute_service_account",
-    "validation_job",
-)
 
 
 def validation_sbatch(resolved, layout: SlurmLayout) -> str:

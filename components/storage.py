@@ -21,6 +21,7 @@ from .catalog import catalog
 from .enums import ClusterPath, WorkloadKind
 from .spec import Problem, SpecError, StorageSpec, default_storage, parse_model
 from .spec.checks import check_storage
+from .outputs import register_typed_outputs
 
 
 class BucketArgs(TypedDict):
@@ -337,7 +338,7 @@ class ClusterStorage(pulumi.ComponentResource):
             )
 
         self.mounts = pulumi.Output.all(*mounts) if mounts else pulumi.Output.from_input([])
-        self.register_outputs({"bucket_name": self.bucket_name, "bucket_url": self.bucket_url, "mounts": self.mounts})
+        register_typed_outputs(self)
 
 
 def _validate_storage_args(name: str, args: dict) -> StorageSpec:

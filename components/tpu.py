@@ -38,6 +38,7 @@ from .iam import node_service_account
 from .scripts import environment_block, startup_script
 from .spec import Problem, ResolvedCluster, SpecError
 from .vm import METADATA, SCOPES
+from .outputs import register_typed_outputs
 
 TPU_METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/attributes"
 
@@ -196,22 +197,7 @@ class TpuVmCluster(pulumi.ComponentResource):
         self.mount_points = node_mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.service_account = identity.email
         self.validation_job = pulumi.Output.all(project, self.node_names).apply(lambda v: validation.tpu_commands(resolved, v[1], v[0]))
-        self.register_outputs(
-            {
-                "node_names": self.node_names,
-                "worker_ips": self.worker_ips,
-                "ssh_command": self.ssh_command,
-                "ssh_commands": self.ssh_commands,
-                "accelerator_type": self.accelerator_type,
-                "topology": self.topology,
-                "runtime_version": self.runtime_version,
-                "chips": self.chips,
-                "hosts": self.hosts,
-                "mount_points": self.mount_points,
-                "service_account": self.service_account,
-                "validation_job": self.validation_job,
-            }
-        )
+        register_typed_outputs(self)
 
     def _data_disks(self, name: str, resolved: ResolvedCluster, default_type: str, project: Any, labels: dict) -> list[gcp.compute.Disk]:
         """The cluster's own data disks: protected like every stateful resource unless the environment opts out."""

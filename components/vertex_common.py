@@ -153,14 +153,6 @@ class VertexCluster(pulumi.ComponentResource):
         self.machine_type = pulumi.Output.from_input(self.plan.machine.machine_type)
         self.accelerator_type = pulumi.Output.from_input(self.plan.machine.accelerator or "")
 
-    def common_outputs(self) -> dict[str, pulumi.Output]:
-        return {
-            "service_account": self.service_account,
-            "machine_type": self.machine_type,
-            "accelerator_type": self.accelerator_type,
-            "validation_job": self.validation_job,
-        }
-
     def validation(self, account: pulumi.Input[str], persistent_resource_id: Optional[str] = None, network=None, attachment=None) -> pulumi.Output[str]:
         """The benchmark as a custom job on this cluster's accelerator machine spec."""
         m = self.plan.machine

@@ -29,6 +29,7 @@ from .vertex_common import (
     vertex_labels,
     workload_identity,
 )
+from .outputs import register_typed_outputs
 
 ARTIFACTS_ROLE = "roles/storage.objectViewer"  # read model artifacts from the cluster's bucket only
 
@@ -129,18 +130,7 @@ class VertexServing(VertexCluster):
         # A deployment resource pool runs models, not jobs: the benchmark runs as a serverless custom job
         # on the same machine spec.
         self.validation_job = self.validation(identity.email)
-        self.register_outputs(
-            {
-                "endpoint_id": self.endpoint_id,
-                "endpoint_name": self.endpoint_name,
-                "endpoint_address": self.endpoint_address,
-                "resource_pool_id": self.resource_pool_id,
-                "resource_pool_name": self.resource_pool_name,
-                "min_replicas": self.min_replicas,
-                "max_replicas": self.max_replicas,
-                **self.common_outputs(),
-            }
-        )
+        register_typed_outputs(self)
 
 
 def _psc_address(config) -> str:

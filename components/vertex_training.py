@@ -27,6 +27,7 @@ from .vertex_common import (
     vertex_labels,
     workload_identity,
 )
+from .outputs import register_typed_outputs
 
 TENSORBOARD_ROLE = "roles/aiplatform.user"  # writing to a Vertex AI TensorBoard (Vertex AI TensorBoard setup)
 STAGING_ROLE = "roles/storage.objectUser"  # read data, write checkpoints and TensorBoard logs, in the cluster's bucket only
@@ -126,18 +127,7 @@ class VertexTraining(VertexCluster):
         self.replica_count = pulumi.Output.from_input(plan.pools[0].replicas)
         self.validation_job = self.validation(identity.email, pr_id, network, attachment)
         self.cluster = cluster
-        self.register_outputs(
-            {
-                "persistent_resource_id": self.persistent_resource_id,
-                "persistent_resource_name": self.persistent_resource_name,
-                "staging_bucket": self.staging_bucket,
-                "tensorboard": self.tensorboard,
-                "custom_job_command": self.custom_job_command,
-                "custom_job_config": self.custom_job_config,
-                "replica_count": self.replica_count,
-                **self.common_outputs(),
-            }
-        )
+        register_typed_outputs(self)
 
     def _attachment(self, name: str, environment: str, region: str, project, network, plan: VertexPlan) -> pulumi.Output[str]:
         """A subnet and a network attachment for the PSC interface, accepting Vertex AI automatically (as documented)."""
