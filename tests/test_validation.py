@@ -268,26 +268,16 @@ def test_cli_writes_the_validation_job(tmp_path):
     assert bad.exit_code == 2 and "llm" in bad.output
 
 
-SCHEMA_PROBE = """
-import json
-from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
-found = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
-print(json.dumps({n: [p.type.value, p.description] if (p := d.outputs.get("validationJob")) else None for n, d in found.items()}))
-"""
-
-
 def test_every_cluster_component_declares_validation_job_in_the_package_schema():
-    # In its own process: pulumi.provider's protobuf files clash with the Google clients' in one pool.
-    import json
-    import subprocess
-    import sys
+    # In this process: conftest shares google.rpc.Status between pulumi.provider and Google's clients.
+    from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
 
-    probe = subprocess.run([sys.executable, "-c", SCHEMA_PROBE], capture_output=True, text=True, check=True)
-    found = json.loads(probe.stdout)
+    definitions = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
+    found = {name: d.outputs.get("validationJob") for name, d in definitions.items()}
     clusters = {name: prop for name, prop in found.items() if name not in ("ClusterNetwork", "ClusterStorage")}
     assert len(clusters) == 6
     for name, prop in clusters.items():
-        assert prop is not None and prop[0] == "string" and prop[1], name
+        assert prop is not None and prop.type.value == "string" and prop.description, name
 
 
 def scripts_in(text: str) -> list[str]:
