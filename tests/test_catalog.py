@@ -146,3 +146,41 @@ def test_tpu_slices_by_type_and_topology():
     assert cat.tpu_slice_for("v5p", "2x2x2").type.name == "v5p-16"
     with pytest.raises(CatalogError, match="topology '3x3' does not exist for TPU v5e"):
         cat.tpu_slice_for("v5e", "3x3")
+
+
+# ---- `ai-clusters catalog` -----------------------------------------------------------------------
+
+def _catalog_cli(*args: str):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ai_clusters.cli import app
+
+    result = CliRunner().invoke(app, ["catalog", *args])
+    return result, (json.loads(result.output) if result.exit_code == 0 and "--json" in args else None)
+
+
+def test_catalog_command_prints_a_family_with_its_facts_prices_and_sources():
+    _, rows = _catalog_cli("--family", "a3-mega", "--json")
+    [row] = rows
+    assert row["machine_type"] == "a3-megagpu-8g" and row["vcpus"] == 208
+    assert row["network"].startswith("tcpxo: 1 gVNIC + 8 GVNIC")
+    assert row["price_region"] == "us-central1" and row["on_demand_usd"] > row["spot_usd"] > 0
+    assert row["sources"] and all(s.startswith("https://") for s in row["sources"])
+    text, _ = _catalog_cli("--family", "a3-mega")
+    assert text.exit_code == 0 and "a3-megagpu-8g" in text.output and f"read {catalog().data.read_on}" in text.output
+
+
+def test_catalog_command_filters_by_workload_and_zone():
+    _, graphics = _catalog_cli("--workload", "graphics", "--zone", "europe-west4-a", "--json")
+    assert {r["family"] for r in graphics} == {"g2", "g4", "n1-t4"}
+    _, pretraining = _catalog_cli("--workload", "pretraining", "--json")
+    families = {r["family"] for r in pretraining}
+    assert {"a3-mega", "a3-ultra", "v5p", "v6e"} <= families and not families & {"g2", "n1-t4"}
+
+
+def test_catalog_command_refuses_an_unknown_family_naming_the_allowed_ones():
+    result, _ = _catalog_cli("--family", "h100")
+    assert result.exit_code == 2
+    assert "'h100' is not a family in the catalog" in result.output and "a3-mega" in result.output
