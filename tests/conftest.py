@@ -61,3 +61,7 @@ def only(items: Iterable[Any]) -> Any:
     items = list(items)
     assert len(items) == 1, items
     return items[0]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true", help="rewrite tests/data/plans/*.json from the current plans")

@@ -6,7 +6,6 @@ resource (type, name, parent, inputs in camelCase, protect, retainOnDelete).
 """
 
 import hashlib
-import itertools
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -59,10 +58,12 @@ class CloudMocks(Mocks):
     def __init__(self, project: str, region: str):
         self.project = project
         self.region = region
-        self._ips = itertools.count(2)
 
-    def _ip(self) -> str:
-        n = next(self._ips)
+    @staticmethod
+    def _ip(key: str) -> str:
+        """A private address derived from the resource and the address's role in it: the same in every
+        run, whatever order the registrations arrive in."""
+        n = _stable_number(key) % (64 * 250)
         return f"10.0.{n // 250}.{n % 250 + 2}"
 
     def call(self, args: MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
@@ -89,7 +90,7 @@ class CloudMocks(Mocks):
             state["selfLink"] = f"https://www.googleapis.com/compute/v1/{rid}"
             if kind == "Instance":
                 state["networkInterfaces"] = [
-                    {**nic, "networkIp": self._ip(), "name": f"nic{i}"} for i, nic in enumerate(inputs.get("networkInterfaces") or [])
+                    {**nic, "networkIp": self._ip(f"{args.typ}/{args.name}/nic{i}"), "name": f"nic{i}"} for i, nic in enumerate(inputs.get("networkInterfaces") or [])
                 ]
                 state["instanceId"] = str(_stable_number(rid) % 10**12)
         elif kind == "Account" and args.typ.startswith("gcp:serviceaccount/"):
@@ -100,17 +101,17 @@ class CloudMocks(Mocks):
             state.update(name=name, url=f"gs://{name}", selfLink=f"https://www.googleapis.com/storage/v1/b/{name}")
             rid = name
         elif args.typ.startswith("gcp:filestore/"):
-            state["networks"] = [{**n, "ipAddresses": [self._ip()]} for n in inputs.get("networks") or []]
+            state["networks"] = [{**n, "ipAddresses": [self._ip(f"{args.typ}/{args.name}/{i}")]} for i, n in enumerate(inputs.get("networks") or [])]
             rid = f"projects/{project}/locations/{location}/instances/{name}"
         elif args.typ.startswith("gcp:lustre/"):
-            state["mountPoint"] = f"{self._ip()}@tcp:/{inputs.get('filesystem', 'lustrefs')}"
+            state["mountPoint"] = f"{self._ip(f'{args.typ}/{args.name}')}@tcp:/{inputs.get('filesystem', 'lustrefs')}"
             rid = f"projects/{project}/locations/{location}/instances/{name}"
         elif args.typ.startswith("gcp:parallelstore/"):
-            state["accessPoints"] = [self._ip() for _ in range(3)]
+            state["accessPoints"] = [self._ip(f"{args.typ}/{args.name}/{i}") for i in range(3)]
             rid = f"projects/{project}/locations/{location}/instances/{name}"
         elif args.typ == "gcp:container/cluster:Cluster":
             state.update(
-                endpoint=self._ip(),
+                endpoint=self._ip(f"{args.typ}/{args.name}"),
                 masterAuth={"clusterCaCertificate": "bW9jay1jYQ==", "clientCertificate": "", "clientKey": ""},
                 selfLink=f"https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{name}",
             )
@@ -121,7 +122,7 @@ class CloudMocks(Mocks):
             rid = f"projects/{project}/locations/{location}/clusters/{name}"
         elif args.typ.startswith("gcp:tpu/"):
             rid = f"projects/{project}/locations/{location}/{'queuedResources' if 'Queued' in kind else 'nodes'}/{name}"
-            state["networkEndpoints"] = [{"ipAddress": self._ip(), "port": 8470}]
+            state["networkEndpoints"] = [{"ipAddress": self._ip(f"{args.typ}/{args.name}"), "port": 8470}]
         elif args.typ.startswith("gcp:vertex/"):
             rid = f"projects/{project}/locations/{location}/{kind[0].lower() + kind[1:]}s/{name}"
         state.setdefault("id", rid)
