@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pulumi
 
-from ai_clusters.cost import stack_cost
-from ai_clusters.plan.engine import find_project, read_stack_config, run_mocked, run_program
-from ai_clusters.plan.mocks import Registration
-from ai_clusters.spec import load_environment
+from ai_clusters.core.cost import stack_cost
+from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_mocked, run_program
+from ai_clusters.tooling.plan.mocks import Registration
+from ai_clusters.core.spec import load_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ai_clusters.plan.policy import PolicyPackProcess
+from ai_clusters.tooling.plan.policy import PolicyPackProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_clusters.catalog import catalog  # noqa: E402
-from ai_clusters.plan.engine import find_project, read_stack_config  # noqa: E402
-from ai_clusters.preflight import Connection, run_preflight  # noqa: E402
-from ai_clusters.preflight.demand import stack_demand  # noqa: E402
-from ai_clusters.spec import load_environment  # noqa: E402
+from ai_clusters.core.catalog import catalog
+from ai_clusters.tooling.plan.engine import find_project, read_stack_config
+from ai_clusters.tooling.preflight import Connection, run_preflight
+from ai_clusters.tooling.preflight.demand import stack_demand
+from ai_clusters.core.spec import load_environment
 from tests.fake_gcloud import FakeGoogleCloud, offer_everything  # noqa: E402
 
 STORAGE = {"bucket": {"softDeleteDays": 7}}

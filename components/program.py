@@ -8,18 +8,22 @@ from typing import Any, Callable, Mapping
 
 import pulumi
 
-from .enums import ClusterPath, GpuDirect
-from .network import ClusterNetwork
-from .nics import family_uses_gpu_nics
-from .spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment
-from .storage import ClusterStorage
-from .outputs import typed_outputs
+from ai_clusters.core.enums import ClusterPath, GpuDirect
+from ai_clusters.blocks.network import ClusterNetwork
+from ai_clusters.core.nics import family_uses_gpu_nics
+from ai_clusters.core.spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment
+from ai_clusters.blocks.storage import ClusterStorage
+from ai_clusters.blocks.outputs import typed_outputs
 
 Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.ComponentResource]
 
 
 def _builders() -> dict[ClusterPath, Builder]:
-    from . import compute_engine, gke, slurm, tpu, vertex
+    from ai_clusters.compute_engine import component as compute_engine
+    from ai_clusters.gke import component as gke
+    from ai_clusters.slurm import component as slurm
+    from ai_clusters.tpu import component as tpu
+    from ai_clusters.vertex import build as vertex
 
     builders: dict[ClusterPath, Builder] = {
         ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
@@ -34,7 +38,7 @@ def _builders() -> dict[ClusterPath, Builder]:
 def _node_shapes(cl: ResolvedCluster) -> list:
     """The GPU shapes a cluster's nodes use (a Slurm cluster's node sets may mix families)."""
     if cl.spec.path == ClusterPath.SLURM:
-        from .slurm_layout import node_shapes
+        from ai_clusters.slurm.layout import node_shapes
 
         return node_shapes(cl)
     if cl.spec.path == ClusterPath.VERTEX:

@@ -5,12 +5,12 @@ from typing import Any, Callable, Iterable, Optional
 
 import pytest
 
-from ai_clusters.rpc_status import share_rpc_status
+from ai_clusters.tooling.rpc_status import share_rpc_status
 
 share_rpc_status()  # the provider tests (pulumi.provider) and the pre-flight tests (Google's clients) share this process
 
-from ai_clusters.plan.engine import ProgramRun, run_mocked  # noqa: E402
-from ai_clusters.plan.mocks import Registration  # noqa: E402
+from ai_clusters.tooling.plan.engine import ProgramRun, run_mocked
+from ai_clusters.tooling.plan.mocks import Registration
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from pulumi.provider.experimental.util import camel_case
 from pulumi.provider.server import ProviderServicer
 from pulumi.runtime import proto, rpc
 
-from ai_clusters.provider import COMPONENTS, PACKAGE, VERSION, AiClustersProvider
+from ai_clusters.tooling.provider import COMPONENTS, PACKAGE, VERSION, AiClustersProvider
 
 PROVIDER = AiClustersProvider(COMPONENTS, PACKAGE, None, VERSION)
 FREE_FORM = {"labels"}  # maps whose keys are data, not field names

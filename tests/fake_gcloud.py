@@ -266,7 +266,7 @@ class FakeGoogleCloud:
 
 def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
     """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room."""
-    from ai_clusters.preflight.demand import Pool, gpu_quota_names, tpu_quota_names
+    from ai_clusters.tooling.preflight.demand import Pool, gpu_quota_names, tpu_quota_names
 
     facts = cat.data.quotas
     fake.set_project_quota(facts.project_gpu_metric, spare)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ai_clusters.advisor import memory_needed_gb, recommend
-from ai_clusters.enums import ProvisioningModel, WorkloadKind
-from ai_clusters.spec import WorkloadSpec
+from ai_clusters.core.advisor import memory_needed_gb, recommend
+from ai_clusters.core.enums import ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec import WorkloadSpec
 
 
 def w(kind: str, accelerators: int = 1, **kw) -> WorkloadSpec:

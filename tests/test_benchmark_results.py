@@ -17,9 +17,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from ai_clusters import cli
-from ai_clusters.benchmark import report, system
-from ai_clusters.benchmark.results import (
+from ai_clusters.tooling import cli
+from ai_clusters.tooling.benchmark import report, system
+from ai_clusters.tooling.benchmark.results import (
     BenchmarkResult,
     Devices,
     Machine,
@@ -29,9 +29,9 @@ from ai_clusters.benchmark.results import (
     seconds_per_epoch_by_tier,
     tier_keys,
 )
-from ai_clusters.catalog import catalog
-from ai_clusters.enums import ProvisioningModel
-from ai_clusters.spec import SpecError
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.enums import ProvisioningModel
+from ai_clusters.core.spec import SpecError
 
 from .conftest import ROOT
 
@@ -303,8 +303,8 @@ class Block:
             raise ImportError('No module named ' + repr(name))
 sys.meta_path.insert(0, Block())
 sys.argv = ['ai-clusters', *sys.argv[1:]]
-import ai_clusters.benchmark, ai_clusters.benchmark.results, ai_clusters.benchmark.report, ai_clusters.benchmark.system
-from ai_clusters.cli import main
+import ai_clusters.tooling.benchmark, ai_clusters.tooling.benchmark.results, ai_clusters.tooling.benchmark.report, ai_clusters.tooling.benchmark.system
+from ai_clusters.tooling.cli import main
 main()
 """
 

@@ -15,12 +15,13 @@ pytest.importorskip("jax")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from ai_clusters import __version__, cli  # noqa: E402
-from ai_clusters.benchmark import data  # noqa: E402
-from ai_clusters.benchmark.config import BenchmarkConfig, ModelKind  # noqa: E402
-from ai_clusters.benchmark.results import FORMAT, Machine, MachineSource, load_result  # noqa: E402
-from ai_clusters.benchmark.run import Progress, run_benchmark  # noqa: E402
-from ai_clusters.spec import SpecError  # noqa: E402
+from ai_clusters import __version__
+from ai_clusters.tooling import cli
+from ai_clusters.tooling.benchmark import data
+from ai_clusters.tooling.benchmark.config import BenchmarkConfig, ModelKind
+from ai_clusters.tooling.benchmark.results import FORMAT, Machine, MachineSource, load_result
+from ai_clusters.tooling.benchmark.run import Progress, run_benchmark
+from ai_clusters.core.spec import SpecError
 
 
 def flat(text: str) -> str:
@@ -107,8 +108,8 @@ def test_tiny_transformer_run_learns_the_copy_task():
 def test_data_parallel_over_several_devices():
     """Two XLA host devices stand in for two accelerators: the batch is split over both."""
     script = (
-        "from ai_clusters.benchmark.run import run_benchmark, BenchmarkError\n"
-        "from ai_clusters.benchmark.config import BenchmarkConfig\n"
+        "from ai_clusters.tooling.benchmark.run import run_benchmark, BenchmarkError\n"
+        "from ai_clusters.tooling.benchmark.config import BenchmarkConfig\n"
         "r = run_benchmark(BenchmarkConfig(epochs=1, train_samples=256, test_samples=64, global_batch=64))\n"
         "print(r.devices.count, r.workload.global_batch)\n"
         "try:\n    run_benchmark(BenchmarkConfig(epochs=1, train_samples=256, test_samples=64, global_batch=63))\n"

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ai_clusters.blueprint import blueprint, render
-from ai_clusters.catalog import catalog
-from ai_clusters.cli import app
-from ai_clusters.plan.engine import find_project, read_stack_config
-from ai_clusters.slurm_layout import resolve_layout
-from ai_clusters.spec import load_environment
+from ai_clusters.slurm.blueprint import blueprint, render
+from ai_clusters.core.catalog import catalog
+from ai_clusters.tooling.cli import app
+from ai_clusters.tooling.plan.engine import find_project, read_stack_config
+from ai_clusters.slurm.layout import resolve_layout
+from ai_clusters.core.spec import load_environment
 
 from .conftest import ROOT
 from .test_slurm import slurm_cluster, stack

@@ -7,13 +7,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from ai_clusters.catalog import CatalogError, catalog
-from ai_clusters.catalog.models import CatalogData
-from ai_clusters.enums import GpuDirect, NicType, ProvisioningModel
+from ai_clusters.core.catalog import CatalogError, catalog
+from ai_clusters.core.catalog.models import CatalogData
+from ai_clusters.core.enums import GpuDirect, NicType, ProvisioningModel
 
 from .conftest import ROOT
 
-DATA = ROOT / "components" / "catalog" / "data" / "catalog.yaml"
+DATA = ROOT / "components" / "core" / "catalog" / "data" / "catalog.yaml"
 US_EU = ("us-", "europe-")
 
 
@@ -155,7 +155,7 @@ def _catalog_cli(*args: str):
 
     from typer.testing import CliRunner
 
-    from ai_clusters.cli import app
+    from ai_clusters.tooling.cli import app
 
     result = CliRunner().invoke(app, ["catalog", *args])
     return result, (json.loads(result.output) if result.exit_code == 0 and "--json" in args else None)

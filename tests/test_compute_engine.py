@@ -5,10 +5,10 @@ import datetime
 import pytest
 
 from ai_clusters import ClusterNetwork, ClusterStorage, GpuVmCluster
-from ai_clusters.catalog import catalog, region_of
-from ai_clusters.enums import GpuDirect, ProvisioningModel
-from ai_clusters.nics import extra_nic_plan
-from ai_clusters.spec import SpecError
+from ai_clusters.core.catalog import catalog, region_of
+from ai_clusters.core.enums import GpuDirect, ProvisioningModel
+from ai_clusters.core.nics import extra_nic_plan
+from ai_clusters.core.spec import SpecError
 
 from .conftest import labels_of, mocked
 

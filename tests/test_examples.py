@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ai_clusters.plan.engine import find_project, run_program
+from ai_clusters.tooling.plan.engine import find_project, run_program
 
 from .conftest import ROOT, Registered, mocked
 from .construct import construct

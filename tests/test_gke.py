@@ -5,12 +5,12 @@ import json
 import pytest
 
 from ai_clusters import ClusterNetwork, ClusterStorage, GkeCluster
-from ai_clusters.catalog import catalog, region_of
-from ai_clusters.enums import GpuDirect
-from ai_clusters.gke import storage_volumes
-from ai_clusters.gke_objects import network_object_names
-from ai_clusters.nics import extra_nic_plan
-from ai_clusters.spec import SpecError, StorageSpec
+from ai_clusters.core.catalog import catalog, region_of
+from ai_clusters.core.enums import GpuDirect
+from ai_clusters.gke.component import storage_volumes
+from ai_clusters.gke.objects import network_object_names
+from ai_clusters.core.nics import extra_nic_plan
+from ai_clusters.core.spec import SpecError, StorageSpec
 
 from .conftest import mocked
 
@@ -508,7 +508,7 @@ def test_more_bad_input():
 # ---- pure helpers ---------------------------------------------------------------------------------
 
 def test_network_object_names_follow_googles_guides():
-    from ai_clusters.enums import NicType
+    from ai_clusters.core.enums import NicType
 
     rdma = catalog().data.gke.gpudirect_for(GpuDirect.RDMA).network_names
     tcpx = catalog().data.gke.gpudirect_for(GpuDirect.TCPXO).network_names

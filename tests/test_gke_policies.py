@@ -8,10 +8,10 @@ import copy
 
 import pytest
 
-from ai_clusters.accelerators import NODE_POOL, accelerator_uses
-from ai_clusters.enums import ProvisioningModel
-from ai_clusters.plan import make_plan
-from ai_clusters.plan.policy import PolicyPackProcess, run_policy_pack, verdict
+from ai_clusters.core.accelerators import NODE_POOL, accelerator_uses
+from ai_clusters.core.enums import ProvisioningModel
+from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.policy import PolicyPackProcess, run_policy_pack, verdict
 
 from .conftest import ROOT
 from .test_gke import CLUSTER, NETWORK, accelerator_pools, gpu_cluster, tpu_cluster

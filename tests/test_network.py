@@ -3,9 +3,9 @@
 import pytest
 
 from ai_clusters import ClusterNetwork
-from ai_clusters.catalog import catalog
-from ai_clusters.nics import check_attachment
-from ai_clusters.spec import SpecError
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.nics import check_attachment
+from ai_clusters.core.spec import SpecError
 
 from .conftest import mocked
 

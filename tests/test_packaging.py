@@ -50,9 +50,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_installs_only_ai_clusters(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"ai_clusters", wheel.name.split("-py3")[0] + ".dist-info"}
-    assert "ai_clusters/catalog/data/catalog.yaml" in names
+    assert "ai_clusters/core/catalog/data/catalog.yaml" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "ai-clusters = ai_clusters.cli:main" in entry_points
+    assert "ai-clusters = ai_clusters.tooling.cli:main" in entry_points
 
 
 def test_the_installed_wheel_exports_every_component_at_the_top(wheel, tmp_path):

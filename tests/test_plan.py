@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ai_clusters.cli import app
-from ai_clusters.plan import make_plan
-from ai_clusters.plan.policy import run_policy_pack
+from ai_clusters.tooling.cli import app
+from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.policy import run_policy_pack
 
 from .conftest import ROOT
 
@@ -186,7 +186,7 @@ def test_the_plan_reads_the_same_in_every_run():
     def plan_json(seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": seed}
         done = subprocess.run(
-            [sys.executable, "-m", "ai_clusters.cli", "plan", "--stack", "slurm-a3mega", "--format", "json", "--project-dir", str(ROOT)],
+            [sys.executable, "-m", "ai_clusters.tooling.cli", "plan", "--stack", "slurm-a3mega", "--format", "json", "--project-dir", str(ROOT)],
             capture_output=True, text=True, env=env, check=True,
         )
         return done.stdout

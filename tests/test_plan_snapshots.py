@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from ai_clusters.plan import json_safe, make_plan
-from ai_clusters.plan.policy import run_policy_pack
+from ai_clusters.tooling.plan import json_safe, make_plan
+from ai_clusters.tooling.plan.policy import run_policy_pack
 
 from .conftest import ROOT
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from ai_clusters.plan.policy import PolicyPackProcess, verdict
+from ai_clusters.tooling.plan.policy import PolicyPackProcess, verdict
 from ai_clusters.rules import RULES
 
 from .conftest import ROOT

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ai_clusters.catalog import catalog
-from ai_clusters.cli import app
-from ai_clusters.plan.engine import find_project, read_stack_config
-from ai_clusters.spec import load_environment
-from ai_clusters.preflight.demand import stack_demand
+from ai_clusters.core.catalog import catalog
+from ai_clusters.tooling.cli import app
+from ai_clusters.tooling.plan.engine import find_project, read_stack_config
+from ai_clusters.core.spec import load_environment
+from ai_clusters.tooling.preflight.demand import stack_demand
 
 from .conftest import ROOT
 from .fake_gcloud import FakeGoogleCloud, offer_everything, permission_denied, service_disabled
@@ -462,9 +462,9 @@ def test_every_catalog_gpu_has_quota_names():
 # --- N1 with attached GPUs (built by hand: the catalog of this branch has no N1 machine types yet) --
 
 def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
-    from ai_clusters.catalog import NodeShape
-    from ai_clusters.enums import ProvisioningModel
-    from ai_clusters.preflight.demand import MachineDemand, Pool, StackDemand
+    from ai_clusters.core.catalog import NodeShape
+    from ai_clusters.core.enums import ProvisioningModel
+    from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, StackDemand
 
     fam = catalog().families["n1-t4"]
     shape = NodeShape(
@@ -478,8 +478,8 @@ def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
 
 
 def check_n1(fake: FakeGoogleCloud, demand) -> dict:
-    from ai_clusters.preflight import Connection
-    from ai_clusters.preflight.runner import check_demand
+    from ai_clusters.tooling.preflight import Connection
+    from ai_clusters.tooling.preflight.runner import check_demand
 
     report = check_demand(demand, Connection.from_env(fake.env()), stack="n1", cluster_order=["t4"], cat=catalog())
     body = report.to_json()
@@ -528,7 +528,7 @@ def test_n1_reservation_must_hold_the_same_gpus(fake):
 def test_cloud_quota_takes_the_most_specific_matching_value():
     from google.cloud import cloudquotas_v1
 
-    from ai_clusters.preflight.quotas import cloud_quota
+    from ai_clusters.tooling.preflight.quotas import cloud_quota
 
     info = cloudquotas_v1.QuotaInfo(
         quota_id="GPUS-PER-GPU-FAMILY-per-project-region",
@@ -548,7 +548,7 @@ def test_cloud_quota_takes_the_most_specific_matching_value():
 
 
 def test_connection_settings():
-    from ai_clusters.preflight import Api, Connection, SettingsError
+    from ai_clusters.tooling.preflight import Api, Connection, SettingsError
 
     assert Connection.from_env({}).endpoint(Api.COMPUTE) is None and not Connection.from_env({}).anonymous
     conn = Connection.from_env({"AI_CLUSTERS_COMPUTE_ENDPOINT": "http://127.0.0.1:8123/", "AI_CLUSTERS_TPU_ENDPOINT": "https://tpu.p.googleapis.com"})

@@ -15,8 +15,8 @@ from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime import rpc
 
 from ai_clusters import ClusterNetwork, ClusterStorage
-from ai_clusters.provider import COMPONENTS, PACKAGE
-from ai_clusters.spec import SpecError
+from ai_clusters.tooling.provider import COMPONENTS, PACKAGE
+from ai_clusters.core.spec import SpecError
 
 from .conftest import Registered, mocked
 from .construct import PROVIDER, construct, provider_inputs, yaml_inputs

@@ -8,9 +8,9 @@ from pulumi.provider.experimental.util import camel_case
 from typer.testing import CliRunner
 
 from ai_clusters import __version__
-from ai_clusters.cli import app
-from ai_clusters.provider import COMPONENTS, PACKAGE
-from ai_clusters.schema import REFRESH_COMMAND, ProviderProcess, schema_text
+from ai_clusters.tooling.cli import app
+from ai_clusters.tooling.provider import COMPONENTS, PACKAGE
+from ai_clusters.tooling.schema import REFRESH_COMMAND, ProviderProcess, schema_text
 
 from .conftest import ROOT
 
@@ -83,7 +83,7 @@ def test_required_inputs_are_exactly_the_args_without_defaults(schema, component
 
 
 def test_nested_args_types_require_what_their_typeddict_requires(schema):
-    from ai_clusters.args import MountArgs, NetworkAttachmentArgs, NicArgs, WorkloadArgs
+    from ai_clusters.blocks.args import MountArgs, NetworkAttachmentArgs, NicArgs, WorkloadArgs
 
     for args in (WorkloadArgs, NetworkAttachmentArgs, NicArgs, MountArgs):
         typ = schema["types"][token(args.__name__)]

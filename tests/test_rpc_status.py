@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-PROVIDER = "import ai_clusters.provider, pulumi.provider.server"
+PROVIDER = "import ai_clusters.tooling.provider, pulumi.provider.server"
 GOOGLE = "import google.api_core.exceptions, google.rpc.status_pb2"
 
 

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from ai_clusters import ClusterNetwork, SlurmCluster
-from ai_clusters.catalog import catalog
-from ai_clusters.nics import extra_nic_plan
-from ai_clusters.plan import make_plan
-from ai_clusters.plan.policy import run_policy_pack
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.nics import extra_nic_plan
+from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.policy import run_policy_pack
 from ai_clusters.program import accelerator_networks, build
-from ai_clusters.slurm_config import BOOTSTRAP, CGROUP_CONF_TPL, SLURM_CONF_TPL, SLURMDBD_CONF_TPL
-from ai_clusters.spec import SpecError, load_environment
+from ai_clusters.slurm.config import BOOTSTRAP, CGROUP_CONF_TPL, SLURM_CONF_TPL, SLURMDBD_CONF_TPL
+from ai_clusters.core.spec import SpecError, load_environment
 
 from .conftest import ROOT, Registered, labels_of, mocked
 
@@ -233,7 +233,7 @@ def test_the_example_outputs(example):
 def test_the_example_plans_as_json_through_the_command_line():
     from typer.testing import CliRunner
 
-    from ai_clusters.cli import app
+    from ai_clusters.tooling.cli import app
 
     result = CliRunner().invoke(app, ["plan", "--stack", EXAMPLE, "--project-dir", str(ROOT), "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -438,7 +438,7 @@ def test_bad_stack_options_name_the_stack_key():
 def test_a_bad_slurm_stack_fails_the_plan_with_exit_code_2(tmp_path):
     from typer.testing import CliRunner
 
-    from ai_clusters.cli import app
+    from ai_clusters.tooling.cli import app
 
     (tmp_path / "stacks").mkdir()
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())

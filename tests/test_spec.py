@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ai_clusters.cli import app
-from ai_clusters.enums import ClusterPath, ProvisioningModel, WorkloadKind
-from ai_clusters.spec import SpecError, load_environment
+from ai_clusters.tooling.cli import app
+from ai_clusters.core.enums import ClusterPath, ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec import SpecError, load_environment
 
 BASE: dict[str, Any] = {
     "gcp:project": "acme-ml-test",

@@ -3,7 +3,7 @@
 import pytest
 
 from ai_clusters import ClusterNetwork, ClusterStorage
-from ai_clusters.spec import SpecError
+from ai_clusters.core.spec import SpecError
 
 from .conftest import labels_of, mocked
 

@@ -4,11 +4,11 @@ import pulumi
 import pytest
 
 from ai_clusters import ClusterNetwork, ClusterStorage, TpuVmCluster
-from ai_clusters import labels as contract
-from ai_clusters.catalog import catalog
-from ai_clusters.spec import SpecError
+from ai_clusters.core import labels as contract
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.spec import SpecError
 
-from ai_clusters.spec import load_environment
+from ai_clusters.core.spec import load_environment
 
 from .conftest import labels_of, mocked, only
 from .test_spec import cluster, config, problems

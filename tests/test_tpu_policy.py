@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from ai_clusters.accelerators import accelerator_uses
-from ai_clusters.cost import resource_cost
-from ai_clusters.enums import ProvisioningModel
-from ai_clusters.plan import make_plan
-from ai_clusters.plan.policy import PolicyPackProcess, run_policy_pack, verdict
+from ai_clusters.core.accelerators import accelerator_uses
+from ai_clusters.core.cost import resource_cost
+from ai_clusters.core.enums import ProvisioningModel
+from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.policy import PolicyPackProcess, run_policy_pack, verdict
 
 from .conftest import ROOT
 from .test_tpu import TPU_VM, build

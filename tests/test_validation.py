@@ -10,11 +10,12 @@ import yaml
 from kubernetes import client as k8s
 from typer.testing import CliRunner
 
-from ai_clusters.catalog import catalog
-from ai_clusters.cli import app
-from ai_clusters import __version__, validation
-from ai_clusters.plan.engine import find_project, read_stack_config, run_program
-from ai_clusters.spec import load_environment
+from ai_clusters.core.catalog import catalog
+from ai_clusters.tooling.cli import app
+from ai_clusters import __version__
+from ai_clusters.blocks import validation
+from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_program
+from ai_clusters.core.spec import load_environment
 
 from .conftest import ROOT
 
@@ -270,7 +271,7 @@ def test_cli_writes_the_validation_job(tmp_path):
 
 def test_every_cluster_component_declares_validation_job_in_the_package_schema():
     # In this process: conftest shares google.rpc.Status between pulumi.provider and Google's clients.
-    from ai_clusters.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
+    from ai_clusters.tooling.provider import COMPONENTS, PACKAGE, InheritingAnalyzer
 
     definitions = InheritingAnalyzer(PACKAGE).analyze(COMPONENTS)["component_definitions"]
     found = {name: d.outputs.get("validationJob") for name, d in definitions.items()}

@@ -7,13 +7,13 @@ import pytest
 import yaml
 
 from ai_clusters import VertexServing, VertexTraining
-from ai_clusters.accelerators import VERTEX_ENDPOINT, VERTEX_PERSISTENT, VERTEX_POOL, accelerator_uses, with_borrowed_labels
-from ai_clusters.catalog import catalog, region_of
-from ai_clusters.catalog.models import CatalogData
-from ai_clusters.cost import resource_cost
-from ai_clusters.plan import make_plan
-from ai_clusters.plan.policy import PolicyPackProcess, run_policy_pack, verdict
-from ai_clusters.spec import SpecError
+from ai_clusters.core.accelerators import VERTEX_ENDPOINT, VERTEX_PERSISTENT, VERTEX_POOL, accelerator_uses, with_borrowed_labels
+from ai_clusters.core.catalog import catalog, region_of
+from ai_clusters.core.catalog.models import CatalogData
+from ai_clusters.core.cost import resource_cost
+from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.policy import PolicyPackProcess, run_policy_pack, verdict
+from ai_clusters.core.spec import SpecError
 
 from .conftest import ROOT, labels_of, mocked
 
@@ -272,7 +272,7 @@ def test_vertex_facts_must_name_machines_with_a_vertex_accelerator():
     import yaml as _yaml
     from importlib import resources
 
-    data = _yaml.safe_load(resources.files("ai_clusters.catalog").joinpath("data/catalog.yaml").read_text())
+    data = _yaml.safe_load(resources.files("ai_clusters.core.catalog").joinpath("data/catalog.yaml").read_text())
     bad = copy.deepcopy(data)
     bad["vertex"]["prediction"]["gpu_machine_types"].append("a3-edgegpu-8g")
     with pytest.raises(ValueError, match="a3-edgegpu-8g is not a GPU machine type of a family with a Vertex AI accelerator name"):

@@ -4,8 +4,8 @@
 call them directly. A rule returns violation messages; it never raises on odd input.
 """
 
-from .base import Resource, Rule, Violation
-from .catalog_rules import (
+from ai_clusters.rules.base import Resource, Rule, Violation
+from ai_clusters.rules.catalog_rules import (
     ACCELERATOR_WASTE,
     HPC_TIER,
     LATENCY_BOUND_SERVING,
@@ -14,8 +14,8 @@ from .catalog_rules import (
     TPU_SHAPE,
     WORKLOAD_DECLARED,
 )
-from .linked_rules import link_labels, workload_by_reference
-from .platform_rules import (
+from ai_clusters.rules.linked_rules import link_labels, workload_by_reference
+from ai_clusters.rules.platform_rules import (
     BUDGET_AND_ENVIRONMENT,
     DATA_SURVIVES,
     GPU_HOST_MAINTENANCE,

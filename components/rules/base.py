@@ -5,7 +5,7 @@ from functools import cached_property
 from collections.abc import Sequence
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from ..accelerators import AcceleratorUse, accelerator_uses
+from ai_clusters.core.accelerators import AcceleratorUse, accelerator_uses
 
 
 @dataclass

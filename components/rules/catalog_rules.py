@@ -2,13 +2,13 @@
 
 from typing import Any, Iterable, Mapping
 
-from .. import labels as contract
-from ..accelerators import LABELLESS
-from ..advisor import LATENCY_SAFE, TRAINING, recommended_tiers
-from ..catalog import catalog
-from ..enums import GpuDirect, HpcOffload, WorkloadKind
-from ..spec.models import WorkloadSpec
-from .base import Resource, Rule
+from ai_clusters.core import labels as contract
+from ai_clusters.core.accelerators import LABELLESS
+from ai_clusters.core.advisor import LATENCY_SAFE, TRAINING, recommended_tiers
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.enums import GpuDirect, HpcOffload, WorkloadKind
+from ai_clusters.core.spec.models import WorkloadSpec
+from ai_clusters.rules.base import Resource, Rule
 
 
 def _kind(labels: Mapping[str, Any]):
@@ -205,6 +205,6 @@ WORKLOAD_DECLARED = Rule(
     name="workload-declared",
     description="Every resource with accelerators carries the workload labels (ai-workload, ai-environment, ai-cluster, ai-accelerators).",
     level="mandatory",
-    remediation="Add the labels (see ai_clusters.labels), or build the resource with an ai-clusters component, which adds them.",
+    remediation="Add the labels (see ai_clusters.core.labels), or build the resource with an ai-clusters component, which adds them.",
     check=_declared,
 )

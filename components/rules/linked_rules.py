@@ -9,8 +9,8 @@ labels it borrows, and reports a label-less accelerator resource that nothing na
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..accelerators import LABELLESS, with_borrowed_labels
-from .base import Resource, Rule, Violation
+from ai_clusters.core.accelerators import LABELLESS, with_borrowed_labels
+from ai_clusters.rules.base import Resource, Rule, Violation
 
 
 def link_labels(resources: list[Resource]) -> list[Resource]:

@@ -3,12 +3,12 @@
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from .. import labels as contract
-from ..accelerators import INSTANCE, NODE_POOL, TEMPLATE, TPU_QUEUED, TPU_VM, VERTEX_ENDPOINT, VM_TYPES
-from ..cost import resource_cost
-from ..enums import GpuDirect, NicType
-from ..nics import extra_nic_plan, family_uses_gpu_nics
-from .base import Resource, Rule, Violation, as_list, last_segment
+from ai_clusters.core import labels as contract
+from ai_clusters.core.accelerators import INSTANCE, NODE_POOL, TEMPLATE, TPU_QUEUED, TPU_VM, VERTEX_ENDPOINT, VM_TYPES
+from ai_clusters.core.cost import resource_cost
+from ai_clusters.core.enums import GpuDirect, NicType
+from ai_clusters.core.nics import extra_nic_plan, family_uses_gpu_nics
+from ai_clusters.rules.base import Resource, Rule, Violation, as_list, last_segment
 
 NETWORK = "gcp:compute/network:Network"
 RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"

@@ -1,0 +1,660 @@
+"""Pydantic models of the accelerator catalog data file (`data/catalog.yaml`).
+
+The data file is validated on load: an entry that cites a source the file does not list, a
+machine type named twice, or a TPU type whose topology does not match its chip count fails here,
+not at `pulumi up`.
+"""
+
+import datetime
+import math
+import re
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ai_clusters.core.enums import GpuDirect, NicType, ProvisioningModel, WorkloadKind
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Model):
+    """Where a fact was read, and when."""
+
+    url: str
+    title: str
+    read_on: datetime.date
+
+
+class Price(_Model):
+    """USD per hour (per VM for machines, per GPU for attached GPUs, per chip for TPUs)."""
+
+    on_demand: Optional[float] = Field(default=None, ge=0)
+    spot: Optional[float] = Field(default=None, ge=0)
+    flex_start: Optional[float] = Field(default=None, ge=0)
+
+
+class Sourced(_Model):
+    sources: list[str] = Field(min_length=1)
+
+
+class GpuModel(_Model):
+    """One GPU model and the names each Google Cloud API gives it."""
+
+    model: str
+    compute_engine: str
+    gke: Optional[str] = None
+    vertex: Optional[str] = None
+    memory_gb: float = Field(gt=0)
+
+
+class NicLayout(_Model):
+    """The network interfaces a machine of the family needs for its full bandwidth."""
+
+    gvnics: int = Field(ge=1)
+    gpu_nics: int = Field(default=0, ge=0)
+    gpu_nic_type: Optional[NicType] = None
+    host_mtu: int = Field(default=1460, ge=1300, le=8896)
+    gpu_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
+    second_gvnic_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
+    rdma_network_profile: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NicLayout":
+        if self.gpu_nics and (self.gpu_nic_type is None or self.gpu_mtu is None):
+            raise ValueError("gpu_nics > 0 needs gpu_nic_type and gpu_mtu")
+        if self.rdma_network_profile and self.gpu_nic_type != NicType.MRDMA:
+            raise ValueError("the RoCE network profile is only for MRDMA NICs")
+        return self
+
+
+class Image(_Model):
+    """The boot image a family's nodes get by default, and how its NVIDIA driver arrives."""
+
+    project: str
+    family: str
+    driver: str = Field(pattern=r"^(preinstalled|first-boot|installer)$")
+
+
+class MachineType(_Model):
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
+    gpus: int = Field(ge=0)
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    local_ssd_gb: float = Field(default=0, ge=0)
+    network_bandwidth_gbps: Optional[float] = Field(default=None, gt=0)
+    provisioning: Optional[list[ProvisioningModel]] = None
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+
+class GpuFamily(Sourced):
+    """A Compute Engine GPU machine family (A4, A3 Mega, G2 …) and its machine types."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    name: str
+    series: str
+    gpu: GpuModel
+    gpudirect: GpuDirect
+    network: NicLayout
+    attached_accelerators: bool = False
+    provisioning: list[ProvisioningModel]
+    max_placement_group_vms: Optional[int] = Field(default=None, ge=2)
+    placement_gpu_topology: Optional[str] = None
+    compact_placement: bool = True
+    arch: str = Field(pattern=r"^(x86_64|arm64)$")
+    boot_disk_types: list[str] = Field(min_length=1)
+    hyperdisk_ml: bool
+    image: Image
+    zones: list[str] = Field(min_length=1)
+    machine_types: list[MachineType] = Field(default_factory=list)
+    notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _gpudirect_matches_nics(self) -> "GpuFamily":
+        wants_nics = self.gpudirect != GpuDirect.NONE
+        if wants_nics != (self.network.gpu_nics > 0):
+            raise ValueError(f"{self.id}: gpudirect {self.gpudirect.value} and gpu_nics {self.network.gpu_nics} disagree")
+        if (self.gpudirect == GpuDirect.RDMA) != (self.network.gpu_nic_type == NicType.MRDMA):
+            raise ValueError(f"{self.id}: RDMA families use MRDMA NICs, and only they do")
+        return self
+
+
+class AttachableGpu(Sourced):
+    """A GPU attached to N1 machine types as a guest accelerator."""
+
+    deprecated: Optional[datetime.date] = None
+    end_of_support: Optional[datetime.date] = None
+    gpu: GpuModel
+    counts: list[int] = Field(min_length=1)
+    max_vcpus: dict[int, int]
+    max_memory_gb: dict[int, float] = Field(default_factory=dict)
+    provisioning: list[ProvisioningModel]
+    zones: list[str] = Field(min_length=1)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limits_per_count(self) -> "AttachableGpu":
+        missing = [c for c in self.counts if c not in self.max_vcpus]
+        if missing:
+            raise ValueError(f"{self.gpu.compute_engine}: max_vcpus missing for counts {missing}")
+        return self
+
+
+class N1Defaults(Sourced):
+    """What N1 GPU nodes boot from (N1 has no family entry of its own)."""
+
+    boot_disk_types: list[str] = Field(min_length=1)
+    image: Image
+
+
+class N1MachineType(_Model):
+    name: str = Field(pattern=r"^n1-(standard|highmem|highcpu)-\d+$")
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+
+class TpuAcceleratorType(_Model):
+    name: str
+    chips: int = Field(ge=1)
+    topology: str = Field(pattern=r"^\d+x\d+(x\d+)?$")
+    hosts: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _topology_matches_chips(self) -> "TpuAcceleratorType":
+        dims = [int(d) for d in self.topology.split("x")]
+        if math.prod(dims) != self.chips:
+            raise ValueError(f"{self.name}: topology {self.topology} has {math.prod(dims)} chips, not {self.chips}")
+        return self
+
+
+class TpuGkeMachineType(_Model):
+    name: str
+    chips: int = Field(ge=1)
+
+
+class TpuGke(_Model):
+    tpu_accelerator: str
+    machine_types: list[TpuGkeMachineType] = Field(min_length=1)
+
+
+class TpuGeneration(Sourced):
+    """A Cloud TPU generation: its accelerator types, topologies, runtimes and prices."""
+
+    id: str
+    name: str
+    accelerator_type_prefix: str
+    accelerator_type_counts: str = Field(pattern=r"^(chips|tensorcores)$")
+    tensorcores_per_chip: int = Field(ge=1)
+    hbm_gb_per_chip: float = Field(gt=0)
+    chips_per_host: int = Field(ge=1)
+    max_chips_single_host: int = Field(ge=1)
+    topology_dims: int = Field(ge=2, le=3)
+    accelerator_types: list[TpuAcceleratorType] = Field(min_length=1)
+    runtime_versions: dict[str, list[str]]
+    gke: Optional[TpuGke] = None
+    vertex: Optional[str] = None
+    provisioning: list[ProvisioningModel]
+    zones: list[str] = Field(min_length=1)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _types_follow_naming(self) -> "TpuGeneration":
+        per = 1 if self.accelerator_type_counts == "chips" else self.tensorcores_per_chip
+        for t in self.accelerator_types:
+            m = re.fullmatch(rf"{re.escape(self.accelerator_type_prefix)}-(\d+)", t.name)
+            if not m or int(m.group(1)) != t.chips * per:
+                raise ValueError(f"{self.id}: {t.name} does not name {t.chips} chips")
+            if len(t.topology.split("x")) != self.topology_dims:
+                raise ValueError(f"{self.id}: {t.name} topology {t.topology} is not {self.topology_dims}-D")
+        return self
+
+
+class CloudTpuApiGeneration(_Model):
+    """What the Cloud TPU API (TPU VMs) offers for one generation."""
+
+    id: str
+    accelerator_config_type: str = Field(pattern=r"^[A-Z0-9_]+$")
+    data_disk_types: list[str] = Field(min_length=1)
+    read_only_disk_types: list[str] = Field(default_factory=list)
+    max_disks: int = Field(ge=1)  # per VM, the boot disk included
+
+
+class CloudTpuApi(Sourced):
+    """The Cloud TPU API (tpu.googleapis.com v2) that TPU VMs are created with; generations absent here are GKE only."""
+
+    generations: list[CloudTpuApiGeneration] = Field(min_length=1)
+    multislice_port: int = Field(ge=1, le=65535)
+
+
+class CapacityRange(_Model):
+    """Capacities from min to max GiB, in steps counted from min."""
+
+    min_gib: int = Field(ge=1)
+    max_gib: int = Field(ge=1)
+    step_gib: int = Field(ge=1)
+
+    def allows(self, gib: int) -> bool:
+        return self.min_gib <= gib <= self.max_gib and (gib - self.min_gib) % self.step_gib == 0
+
+    def __str__(self) -> str:
+        return f"{self.min_gib}-{self.max_gib} GiB in steps of {self.step_gib}"
+
+
+class FilestoreTier(Sourced):
+    tier: str
+    scope: str = Field(pattern=r"^(zonal|regional)$")
+    ranges: list[CapacityRange] = Field(min_length=1)
+    protocols: list[str] = Field(default_factory=list)
+    legacy: bool = False
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class LustreThroughputTier(_Model):
+    mbps_per_tib: int
+    ranges: list[CapacityRange] = Field(min_length=1)
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class LustreFacts(Sourced):
+    throughput_tiers: list[LustreThroughputTier] = Field(min_length=1)
+    zones: list[str] = Field(default_factory=list)
+    zones_complete: bool = False
+
+
+class ParallelstoreFacts(Sourced):
+    ranges: list[CapacityRange] = Field(min_length=1)
+    deployment_types: list[str]
+    invitation_only: bool = False
+    zones: list[str] = Field(default_factory=list)
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class HyperdiskMlFacts(Sourced):
+    min_gib: int
+    max_gib: int
+    max_throughput_mibps: int
+    min_throughput_mibps: Optional[int] = None
+    max_read_only_attachments: int
+    prices: dict[str, float] = Field(default_factory=dict)
+    throughput_prices: dict[str, float] = Field(default_factory=dict)
+
+
+class CloudStorageFacts(Sourced):
+    soft_delete_default_days: int
+    soft_delete_min_days: int
+    soft_delete_max_days: int
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class StorageFacts(_Model):
+    filestore_tiers: list[FilestoreTier] = Field(min_length=1)
+    lustre: LustreFacts
+    parallelstore: ParallelstoreFacts
+    hyperdisk_ml: HyperdiskMlFacts
+    cloud_storage: CloudStorageFacts
+
+
+class VertexPurposeFacts(Sourced):
+    """What Vertex AI offers for one purpose (custom training or online inference), from its compute pages."""
+
+    gpu_machine_types: list[str] = Field(min_length=1)
+    cpu_machine_types: list[str] = Field(default_factory=list)
+    n1_gpu_counts: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
+    gpudirect: dict[str, GpuDirect] = Field(default_factory=dict)
+    reservation_only: list[str] = Field(default_factory=list)
+    min_replicas: dict[str, int] = Field(default_factory=dict)
+
+
+class VertexTrainingFacts(VertexPurposeFacts):
+    """Custom training on persistent resources: machine types, GPUDirect, boot disks."""
+
+    boot_disk_types: list[str] = Field(min_length=1)
+    boot_disk_min_gb: int = Field(ge=1)
+    boot_disk_max_gb: int = Field(ge=1)
+    boot_disk_default_gb: int = Field(ge=1)
+
+
+class VertexPredictionFacts(VertexPurposeFacts):
+    """Online inference on deployment resource pools: machine types, replicas, autoscaling metrics."""
+
+    min_replica_count: int = Field(ge=0)
+    autoscaling_metrics: dict[str, str] = Field(min_length=1)
+    default_autoscaling_target: int = Field(ge=1, le=100)
+
+
+class VertexFacts(_Model):
+    """Vertex AI facts: training and inference compute, and the pages behind its networking and IAM."""
+
+    training: VertexTrainingFacts
+    prediction: VertexPredictionFacts
+    networking_sources: list[str] = Field(min_length=1)
+
+    def check_against(self, families: list[GpuFamily], n1_gpus: list["AttachableGpu"], check) -> None:
+        """Every machine type named is a GPU machine type whose family Vertex AI names; every source is listed."""
+        check("vertex", [*self.training.sources, *self.prediction.sources, *self.networking_sources])
+        machines = {mt.name: fam for fam in families for mt in fam.machine_types}
+        known = {g.gpu.vertex for g in n1_gpus}
+        for purpose, facts in (("training", self.training), ("prediction", self.prediction)):
+            for name in [*facts.gpu_machine_types, *facts.gpudirect, *facts.reservation_only, *facts.min_replicas]:
+                fam = machines.get(name)
+                if fam is None or not fam.gpu.vertex:
+                    raise ValueError(f"vertex {purpose}: {name} is not a GPU machine type of a family with a Vertex AI accelerator name")
+            for name, gpus in facts.n1_gpu_counts.items():
+                if set(gpus) - known:
+                    raise ValueError(f"vertex {purpose}: {name} names unknown N1 GPUs {sorted(set(gpus) - known)}")
+
+
+class GkeContainer(_Model):
+    """A container of a DaemonSet Google documents for GKE nodes."""
+
+    name: str
+    image: str
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    mounts: dict[str, str] = Field(default_factory=dict, description="volume name -> mount path")
+    privileged: bool = False
+    cpu_request: Optional[str] = None
+
+
+class GkeHostPath(_Model):
+    """A hostPath volume of such a DaemonSet."""
+
+    name: str
+    path: str
+    type: Optional[str] = Field(default=None, pattern=r"^(Directory|DirectoryOrCreate|File|FileOrCreate)$")
+
+
+class GkeDaemonSet(Sourced):
+    """A node DaemonSet (NCCL plugin installer, NRI device injector) as Google's manifest defines it."""
+
+    name: str
+    namespace: str = "kube-system"
+    arch: Optional[str] = Field(default=None, pattern=r"^(amd64|arm64)$", description="Only nodes of this kubernetes.io/arch; unset: amd64 nodes, without an arch term.")
+    host_network: bool = True
+    host_pid: bool = True
+    volumes: list[GkeHostPath] = Field(default_factory=list)
+    init_containers: list[GkeContainer] = Field(default_factory=list)
+    containers: list[GkeContainer] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _mounts_exist(self) -> "GkeDaemonSet":
+        names = {v.name for v in self.volumes}
+        for c in [*self.init_containers, *self.containers]:
+            missing = set(c.mounts) - names
+            if missing:
+                raise ValueError(f"{self.name}/{c.name} mounts unknown volumes {sorted(missing)}")
+        return self
+
+
+class GkeNetworkNames(_Model):
+    """How Google's GKE guides name the Network objects of a family's extra NICs (pods reference them)."""
+
+    gvnic_prefix: str
+    gvnic_start: int = Field(ge=0)
+    rdma_prefix: Optional[str] = None
+    rdma_start: int = Field(default=0, ge=0)
+
+
+class GkeGpuDirect(Sourced):
+    """What GKE needs in the cluster for one GPUDirect flavor."""
+
+    flavor: GpuDirect
+    network_names: GkeNetworkNames
+    nccl_installers: list[GkeDaemonSet] = Field(min_length=1, description="One per node architecture.")
+    nri_device_injector: bool = False
+    workload_sidecar_image: Optional[str] = Field(default=None, description="The receive-datapath manager workloads run beside NCCL.")
+
+
+class GkeTaint(_Model):
+    key: str
+    value: str
+    effect: str = Field(pattern=r"^(NO_SCHEDULE|PREFER_NO_SCHEDULE|NO_EXECUTE)$")
+
+
+class GkeSystemPool(Sourced):
+    """Defaults of the small CPU pool every cluster keeps for system pods."""
+
+    machine_type: str
+    disk_gb: int = Field(ge=20)
+    min_nodes: int = Field(ge=1)
+    max_nodes: int = Field(ge=1)
+
+
+class GkeFacts(Sourced):
+    """GKE facts the GkeCluster component builds from."""
+
+    system_pool: GkeSystemPool
+    node_service_account_roles: list[str] = Field(min_length=1)
+    gpu_taint: GkeTaint
+    tpu_taint: GkeTaint
+    gpu_sharing_max_clients: int = Field(ge=2)
+    local_ssd_disk_gb: int = Field(ge=1)
+    local_ssd_ephemeral_counts: dict[str, int] = Field(default_factory=dict, description="machine type -> bundled Local SSDs")
+    flex_start_compact_families: list[str] = Field(default_factory=list)
+    device_network_name_max: int = Field(ge=1)
+    csi_drivers: dict[str, str]
+    nri_device_injector: GkeDaemonSet
+    gpudirect: list[GkeGpuDirect]
+
+    def cited(self) -> list[tuple[str, list[str]]]:
+        """(owner, source ids) of every sourced part, for the catalog's reference check."""
+        parts: list[tuple[str, list[str]]] = [("gke", self.sources), ("gke.system_pool", self.system_pool.sources)]
+        parts.append(("gke.nri_device_injector", self.nri_device_injector.sources))
+        for g in self.gpudirect:
+            parts.append((f"gke.gpudirect.{g.flavor.value}", g.sources))
+            parts.extend((f"gke.gpudirect.{g.flavor.value}.{d.name}", d.sources) for d in g.nccl_installers)
+        return parts
+
+    def gpudirect_for(self, flavor: GpuDirect) -> Optional[GkeGpuDirect]:
+        return next((g for g in self.gpudirect if g.flavor == flavor), None)
+
+
+class WorkloadGuidance(Sourced):
+    """Which families Google Cloud recommends for a workload kind, best first."""
+
+    kind: WorkloadKind
+    gpu_families: list[str]
+    tpu: bool
+    note: Optional[str] = None
+
+
+class SlurmImageFamily(_Model):
+    """A slurm-gcp public image family."""
+
+    family: str
+    os: str
+    arch: str = Field(pattern=r"^(x86_64|arm64)$")
+    signed_gpu_driver: bool  # Secure Boot with GPUs needs signed NVIDIA kernel modules
+
+
+class CpuMachineType(_Model):
+    """A CPU machine type for Slurm controllers, login nodes and CPU partitions."""
+
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
+    vcpus: int = Field(ge=1)
+    memory_gb: float = Field(gt=0)
+    boot_disk_types: list[str] = Field(min_length=1)
+
+
+class SlurmFacts(Sourced):
+    """What the Slurm path needs: the pinned Cluster Toolkit release, slurm-gcp images, CPU machine types."""
+
+    toolkit_release: str
+    toolkit_commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    scripts_path: str
+    image_project: str
+    default_image_family: str
+    image_families: list[SlurmImageFamily] = Field(min_length=1)
+    controller_machine_type: str
+    login_machine_type: str
+    cpu_machine_types: list[CpuMachineType] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _defaults_known(self) -> "SlurmFacts":
+        families = {f.family for f in self.image_families}
+        if self.default_image_family not in families:
+            raise ValueError(f"slurm: default image family {self.default_image_family} is not listed")
+        machines = {m.name for m in self.cpu_machine_types}
+        for role, name in (("controller", self.controller_machine_type), ("login", self.login_machine_type)):
+            if name not in machines:
+                raise ValueError(f"slurm: {role} machine type {name} is not a listed CPU machine type")
+        return self
+
+
+class GpuQuotaNames(_Model):
+    """How Google Cloud names the regional quotas of one GPU model (see `QuotaFacts`)."""
+
+    gpu: str = Field(description="Compute Engine accelerator name, e.g. nvidia-l4.")
+    metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the on-demand pool, where the Compute API lists one.")
+    preemptible_metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the preemptible pool.")
+    gpu_family: str = Field(pattern=r"^[A-Z0-9_]+$", description="Cloud Quotas gpu_family dimension value.")
+    preemptible_quota_id: str = Field(description="Cloud Quotas id of the preemptible pool.")
+
+
+class TpuQuotaNames(_Model):
+    """The per-zone Cloud TPU API quota ids of one TPU generation."""
+
+    generation: str
+    quota_id: str
+    preemptible_quota_id: Optional[str] = None
+
+
+class QuotaFacts(Sourced):
+    """Which quota each accelerator draws on, and where the APIs show it (read by `ai-clusters preflight`)."""
+
+    compute_service: str
+    tpu_service: str
+    project_gpu_metric: str = Field(pattern=r"^[A-Z0-9_]+$")
+    gpu_family_quota_id: str
+    preemptible_models: list[ProvisioningModel]
+    gpus: list[GpuQuotaNames] = Field(min_length=1)
+    tpus: list[TpuQuotaNames] = Field(default_factory=list)
+
+
+class NcclHost(_Model):
+    """How a GPUDirect flavour's NCCL runs on a host: what to source, what to export, where the plugin lives."""
+
+    setup: list[str] = Field(default_factory=list, description="Shell lines run first (the plugin's own environment script).")
+    env: dict[str, str] = Field(default_factory=dict)
+    library_dir: Optional[str] = None
+
+
+class NcclGkeTest(NcclHost):
+    """The NCCL test pods of one flavour on GKE, as Google's manifests run them."""
+
+    image: str
+    ssh_start: str = Field(description="Starts the image's SSH daemon (every pod).")
+    run: str = Field(description="What the first pod runs: {hosts} {nhosts} {gpus} {np} {args} {env_flags} are filled in.")
+    mounts: dict[str, str] = Field(default_factory=dict, description="host path -> container path")
+    sidecar_command: list[str] = Field(default_factory=list, description="The receive-datapath manager (TCPX/TCPXO), run as a native sidecar.")
+    sidecar_mounts: dict[str, str] = Field(default_factory=dict, description="host path -> container path for the sidecar")
+    sidecar_devices: list[str] = Field(default_factory=list, description="Devices the NRI injector gives the sidecar besides /dev/nvidiaN.")
+    socket_dir: Optional[tuple[str, str]] = Field(default=None, description="A folder the sidecar (first) and the test (second) share.")
+
+
+class NcclFlavor(Sourced):
+    """The NCCL settings of one GPUDirect flavour: on VMs (Compute Engine, Slurm) and on GKE."""
+
+    flavor: GpuDirect
+    vm: NcclHost
+    gke: NcclGkeTest
+
+
+class ExpectedBusBandwidth(_Model):
+    """A published all-reduce bus bandwidth of a family (GB/s), or null where no source gives one."""
+
+    gbps: Optional[float] = Field(default=None, gt=0)
+    sources: list[str] = Field(default_factory=list)
+    note: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _cited(self) -> "ExpectedBusBandwidth":
+        if self.gbps is not None and not self.sources:
+            raise ValueError("an expected bus bandwidth needs the source that publishes it")
+        return self
+
+
+class NcclFacts(Sourced):
+    """The NCCL all-reduce test the validation jobs run on multi-node GPU clusters."""
+
+    tests_repo: str
+    all_reduce_args: str
+    flavors: list[NcclFlavor] = Field(min_length=1)
+    expected_busbw: dict[str, ExpectedBusBandwidth] = Field(default_factory=dict, description="GPU family id -> figure")
+
+    def flavor(self, flavor: GpuDirect) -> Optional[NcclFlavor]:
+        return next((f for f in self.flavors if f.flavor == flavor), None)
+
+
+class CatalogData(_Model):
+    """The whole data file."""
+
+    read_on: datetime.date
+    sources: dict[str, Source]
+    guidance: list[WorkloadGuidance]
+    vertex: VertexFacts
+    gpu_families: list[GpuFamily]
+    n1_attachable_gpus: list[AttachableGpu]
+    n1_defaults: N1Defaults
+    n1_machine_types: list[N1MachineType]
+    tpu_generations: list[TpuGeneration]
+    storage: StorageFacts
+    cloud_tpu_api: Optional[CloudTpuApi] = None
+    slurm: SlurmFacts
+    quotas: Optional[QuotaFacts] = None
+    gke: Optional[GkeFacts] = None
+    nccl: Optional[NcclFacts] = None
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "CatalogData":
+        def check(owner: str, ids: list[str]) -> None:
+            unknown = [s for s in ids if s not in self.sources]
+            if unknown:
+                raise ValueError(f"{owner} cites unknown sources {unknown}")
+
+        names: set[str] = set()
+        for fam in self.gpu_families:
+            check(fam.id, fam.sources)
+            for mt in fam.machine_types:
+                if mt.name in names:
+                    raise ValueError(f"machine type {mt.name} listed twice")
+                names.add(mt.name)
+        for gpu in self.n1_attachable_gpus:
+            check(gpu.gpu.compute_engine, gpu.sources)
+        check("n1_defaults", self.n1_defaults.sources)
+        self.vertex.check_against(self.gpu_families, self.n1_attachable_gpus, check)
+        for gen in self.tpu_generations:
+            check(gen.id, gen.sources)
+        for g in self.guidance:
+            check(f"guidance {g.kind.value}", g.sources)
+        st = self.storage
+        for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
+            check(type(item).__name__, item.sources)
+        if self.cloud_tpu_api is not None:
+            check("cloud_tpu_api", self.cloud_tpu_api.sources)
+            known = {g.id for g in self.tpu_generations}
+            unknown = [g.id for g in self.cloud_tpu_api.generations if g.id not in known]
+            if unknown:
+                raise ValueError(f"cloud_tpu_api names unknown TPU generations {unknown}")
+        check("slurm", self.slurm.sources)
+        if self.quotas is not None:
+            check("quotas", self.quotas.sources)
+            gens = {g.id for g in self.tpu_generations}
+            unknown = [t.generation for t in self.quotas.tpus if t.generation not in gens]
+            if unknown:
+                raise ValueError(f"quotas name unknown TPU generations {unknown}")
+        for owner, ids in self.gke.cited() if self.gke else []:
+            check(owner, ids)
+        if self.nccl is not None:
+            check("nccl", self.nccl.sources)
+            for f in self.nccl.flavors:
+                check(f"nccl.{f.flavor.value}", f.sources)
+            families = {fam.id for fam in self.gpu_families}
+            for fam_id, expected in self.nccl.expected_busbw.items():
+                if fam_id not in families:
+                    raise ValueError(f"nccl.expected_busbw names unknown GPU family {fam_id}")
+                check(f"nccl.expected_busbw.{fam_id}", expected.sources)
+        return self

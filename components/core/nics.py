@@ -1,0 +1,58 @@
+"""The NICs a machine family needs after nic0, and the check of what a cluster was given.
+
+Pure functions: ClusterNetwork builds networks from them, the components check their attachment
+with them before registering anything, and the networking policy checks resources with them.
+"""
+
+from ai_clusters.core.catalog import GpuFamily
+from ai_clusters.core.enums import GpuDirect, NicType
+
+
+def extra_nic_plan(family: GpuFamily) -> list[tuple[NicType, int, bool]]:
+    """The NICs after nic0 a family needs, in order: (type, MTU, needs the RoCE profile)."""
+    net = family.network
+    plan: list[tuple[NicType, int, bool]] = []
+    if family.gpudirect == GpuDirect.RDMA:
+        plan += [(NicType.GVNIC, net.second_gvnic_mtu or net.host_mtu, False)] * (net.gvnics - 1)
+        plan += [(NicType.MRDMA, net.gpu_mtu or net.host_mtu, True)] * net.gpu_nics
+    elif family.gpudirect in (GpuDirect.TCPX, GpuDirect.TCPXO):
+        plan += [(NicType.GVNIC, net.gpu_mtu or net.host_mtu, False)] * net.gpu_nics
+    return plan
+
+
+def family_uses_gpu_nics(family: GpuFamily, machine_gpus: int) -> bool:
+    """A3 High 1g/2g/4g have a single NIC: only the full 8-GPU shapes use the GPU NICs."""
+    if family.gpudirect == GpuDirect.NONE:
+        return False
+    largest = max((m.gpus for m in family.machine_types), default=machine_gpus)
+    return machine_gpus == largest
+
+
+def check_attachment(family: GpuFamily, machine_gpus: int, attachment: dict) -> list[str]:
+    """What is wrong with `attachment` for a node of `family` (empty when it fits)."""
+    want = extra_nic_plan(family) if family_uses_gpu_nics(family, machine_gpus) else []
+    have = list(attachment.get("extra_nics") or [])
+    problems: list[str] = []
+    if len(have) != len(want):
+        kinds = ", ".join(f"{sum(1 for w in want if w[0] == t)} {t.value}" for t in NicType if any(w[0] == t for w in want))
+        need = f"{len(want)} NICs after nic0 ({kinds})" if want else "no NICs after nic0"
+        problems.append(f"{family.name} needs {need}; the network gives {len(have)}")
+        if family.gpudirect == GpuDirect.RDMA and not any(_nic_type(n) == NicType.MRDMA for n in have):
+            problems.append(f"{family.name} needs the RDMA network: a VPC with the zone's RoCE network profile and MRDMA NICs")
+        return problems
+    for i, ((nic_type, mtu, roce), nic) in enumerate(zip(want, have), start=1):
+        if _nic_type(nic) != nic_type:
+            problems.append(f"nic{i} must be {nic_type.value}, not {_nic_type(nic).value}")
+        if nic.get("mtu") is not None and nic["mtu"] != mtu:
+            problems.append(f"nic{i} sits on a network with MTU {nic['mtu']}; {family.name} needs {mtu}")
+        if roce and nic.get("rdma_profile") is False:
+            problems.append(f"nic{i} must sit on a VPC created with the RoCE network profile")
+    host_mtu = attachment.get("host_mtu")
+    if host_mtu is not None and want and host_mtu < family.network.host_mtu:
+        problems.append(f"the host network's MTU {host_mtu} is below the {family.network.host_mtu} {family.name} needs")
+    return problems
+
+
+def _nic_type(nic: dict) -> NicType:
+    value = nic.get("nic_type")
+    return value if isinstance(value, NicType) else NicType(value)

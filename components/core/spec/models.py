@@ -1,0 +1,251 @@
+"""Pydantic models of a stack's configuration: the environment and its clusters.
+
+Keys are camelCase in stack files and YAML programs (`modelParamsB`) and snake_case in Python
+(`model_params_b`); both are accepted. Unknown keys are errors. These models check shape and
+ranges; `ai_clusters.core.spec.resolve` checks them against the catalog and resolves defaults.
+"""
+
+import ipaddress
+import re
+from typing import Any, Optional
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from ai_clusters.core.enums import ClusterPath, Framework, HpcOffload, ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec.base import SpecModel
+from ai_clusters.compute_engine.options import ComputeEngineOptions
+from ai_clusters.gke.options import GkeOptions
+from ai_clusters.slurm.options import SlurmOptions
+from ai_clusters.core.spec.tpu import TpuSpec
+from ai_clusters.vertex.options import VertexOptions
+
+NAME_RE = r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$"
+LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not LABEL_KEY_RE.match(key):
+            raise ValueError(f"label key {key!r} must start with a lowercase letter and use only a-z, 0-9, _ and - (max 63)")
+        if not LABEL_VALUE_RE.match(str(value)):
+            raise ValueError(f"label value {value!r} of {key!r} may use only a-z, 0-9, _ and - (max 63)")
+    return labels
+
+
+class WorkloadSpec(SpecModel):
+    """What the cluster runs. Drives the advisor, the labels and the policies."""
+
+    kind: WorkloadKind
+    accelerators: int = Field(ge=1, le=100_000, description="Accelerators wanted in total (GPUs or TPU chips).")
+    model_params_b: Optional[float] = Field(default=None, gt=0, le=20_000, description="Model size in billions of parameters.")
+    latency_ms: Optional[int] = Field(default=None, gt=0, le=600_000, description="Latency target (inference only).")
+    hours_per_month: float = Field(default=730, gt=0, le=744, description="Expected hours of use per month.")
+    hpc_offload: Optional[HpcOffload] = Field(default=None, description="HPC only: how much of the work runs on the GPU.")
+
+    @model_validator(mode="after")
+    def _kind_specific(self) -> "WorkloadSpec":
+        if self.latency_ms is not None and self.kind != WorkloadKind.INFERENCE:
+            raise ValueError(f"latencyMs applies to inference only, not {self.kind.value}")
+        if self.hpc_offload is not None and self.kind != WorkloadKind.HPC:
+            raise ValueError(f"hpcOffload applies to hpc only, not {self.kind.value}")
+        return self
+
+
+class ProvisioningSpec(SpecModel):
+    """How capacity is obtained: `on-demand`, `spot`, `flex-start`, or a named `reservation`."""
+
+    model: ProvisioningModel = ProvisioningModel.ON_DEMAND
+    reservation: Optional[str] = Field(default=None, pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    max_run_hours: Optional[int] = Field(default=None, ge=1, le=168, description="Flex-start: longest run (at most 7 days).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _reservation_named(self) -> "ProvisioningSpec":
+        if self.model == ProvisioningModel.RESERVATION and not self.reservation:
+            raise ValueError("model 'reservation' needs the reservation's name in `reservation`")
+        if self.reservation and self.model != ProvisioningModel.RESERVATION:
+            raise ValueError(f"`reservation` is only used with model 'reservation', not {self.model.value!r}")
+        if self.max_run_hours and self.model != ProvisioningModel.FLEX_START:
+            raise ValueError("`maxRunHours` is only used with model 'flex-start'")
+        return self
+
+
+# ---- storage -----------------------------------------------------------------------------------
+
+class BucketSpec(SpecModel):
+    """Cloud Storage bucket for data and checkpoints."""
+
+    enabled: bool = True
+    hierarchical_namespace: bool = True
+    soft_delete_days: int = Field(default=7, ge=0, le=90)
+    delete_after_days: Optional[int] = Field(default=None, ge=1, description="Lifecycle: delete objects older than this.")
+    nearline_after_days: Optional[int] = Field(default=None, ge=1, description="Lifecycle: move objects to Nearline after this.")
+
+
+class FilestoreSpec(SpecModel):
+    """A Filestore NFS share (tier and capacity are checked against the catalog)."""
+
+    tier: str = "ZONAL"
+    capacity_gb: int = Field(default=1024, ge=1)
+    share_name: str = Field(default="share", pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    mount_point: str = Field(default="/home", pattern=r"^/[A-Za-z0-9_./-]*$")
+
+
+class LustreSpec(SpecModel):
+    """Google Cloud Managed Lustre scratch/training file system."""
+
+    capacity_gb: int = Field(default=18_000, ge=1)
+    throughput_mbps_per_tib: int = Field(default=500, ge=1)
+    filesystem: str = Field(default="lustrefs", pattern=r"^[a-z][a-z0-9]{0,7}$")
+    mount_point: str = Field(default="/lustre", pattern=r"^/[A-Za-z0-9_./-]*$")
+
+
+class ParallelstoreSpec(SpecModel):
+    """Parallelstore (DAOS) scratch file system."""
+
+    capacity_gb: int = Field(default=12_000, ge=1)
+    deployment_type: str = Field(default="SCRATCH", pattern=r"^(SCRATCH|PERSISTENT)$")
+    mount_point: str = Field(default="/parallelstore", pattern=r"^/[A-Za-z0-9_./-]*$")
+
+
+class HyperdiskMlSpec(SpecModel):
+    """A Hyperdisk ML volume for read-mostly model weights, attached read-only to many nodes."""
+
+    size_gb: int = Field(default=1024, ge=1)
+    throughput_mibps: Optional[int] = Field(default=None, ge=1, description="Provisioned throughput in MiB/s.")
+    mount_point: str = Field(default="/models", pattern=r"^/[A-Za-z0-9_./-]*$")
+    source_snapshot: Optional[str] = Field(default=None, description="Snapshot with the weights: the disk is then READ_ONLY_MANY.")
+
+
+class StorageSpec(SpecModel):
+    """Storage of one cluster. Left out entirely, defaults follow the workload kind."""
+
+    bucket: BucketSpec = Field(default_factory=BucketSpec)
+    filestore: Optional[FilestoreSpec] = None
+    lustre: Optional[LustreSpec] = None
+    parallelstore: Optional[ParallelstoreSpec] = None
+    hyperdisk_ml: Optional[HyperdiskMlSpec] = None
+
+
+# ---- network -----------------------------------------------------------------------------------
+
+class NetworkSpec(SpecModel):
+    """The environment's network: host VPC ranges and the accelerator networks' address space."""
+
+    host_cidr: str = "10.0.0.0/20"
+    pods_cidr: str = "10.64.0.0/14"
+    services_cidr: str = "10.68.0.0/20"
+    gpu_cidr: str = Field(default="192.168.0.0/16", description="Split into one /22 per GPU/RDMA subnet.")
+    psa_cidr: str = Field(default="10.72.0.0/16", description="Reserved for private services access.")
+    private_services_access: bool = True
+    host_mtu: Optional[int] = Field(default=None, ge=1300, le=8896, description="Override of the host VPC MTU.")
+    iap_ssh: bool = True
+
+    @field_validator("host_cidr", "pods_cidr", "services_cidr", "gpu_cidr", "psa_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a CIDR range ({exc})") from None
+        if not net.is_private:
+            raise ValueError(f"{value!r} is not a private range (RFC 1918)")
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "NetworkSpec":
+        ranges = {k: ipaddress.ip_network(getattr(self, k)) for k in ("host_cidr", "pods_cidr", "services_cidr", "gpu_cidr", "psa_cidr")}
+        keys = list(ranges)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                if ranges[a].overlaps(ranges[b]):
+                    raise ValueError(f"{to_camel(a)} {ranges[a]} overlaps {to_camel(b)} {ranges[b]}")
+        if ranges["gpu_cidr"].prefixlen > 18:
+            raise ValueError("gpuCidr must be /18 or larger (one /22 per GPU or RDMA subnet)")
+        return self
+
+
+class ClusterSpec(SpecModel):
+    """One cluster of the environment."""
+
+    name: str = Field(pattern=NAME_RE, description="Short name (lowercase, digits, -; at most 20).")
+    path: ClusterPath
+    workload: WorkloadSpec
+    machine_type: Optional[str] = Field(default=None, description="GPU machine type; default: the advisor's top choice.")
+    gpu: Optional[str] = Field(default=None, description="N1 only: the GPU to attach (nvidia-tesla-t4 …).")
+    gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
+    tpu: Optional[TpuSpec] = None
+    zone: Optional[str] = Field(default=None, description="Zone; default: the first environment zone that offers the machine.")
+    nodes: Optional[int] = Field(default=None, ge=1, le=10_000, description="Nodes; default: enough for workload.accelerators.")
+    provisioning: ProvisioningSpec = Field(default_factory=ProvisioningSpec)
+    framework: Optional[Framework] = None
+    storage: Optional[StorageSpec] = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    compute_engine: Optional[ComputeEngineOptions] = None
+    gke: Optional[GkeOptions] = None
+    slurm: Optional[SlurmOptions] = None
+    vertex: Optional[VertexOptions] = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        return _check_labels(labels)
+
+    @model_validator(mode="after")
+    def _path_fields(self) -> "ClusterSpec":
+        own = {
+            ClusterPath.COMPUTE_ENGINE: "compute_engine",
+            ClusterPath.GKE: "gke",
+            ClusterPath.SLURM: "slurm",
+            ClusterPath.VERTEX: "vertex",
+        }
+        for path, field in own.items():
+            if getattr(self, field) is not None and self.path != path:
+                raise ValueError(f"`{to_camel(field)}` options apply to path {path.value!r}, not {self.path.value!r}")
+        if self.path == ClusterPath.TPU:
+            if self.tpu is None:
+                raise ValueError("path 'tpu' needs a `tpu` block (type, or generation + topology)")
+            if self.machine_type or self.gpu:
+                raise ValueError("path 'tpu' takes `tpu`, not `machineType`/`gpu`")
+        elif self.tpu is not None and self.path != ClusterPath.GKE:
+            raise ValueError(f"`tpu` is for paths 'tpu' and 'gke', not {self.path.value!r}")
+        if self.tpu is not None and (self.machine_type or self.gpu):
+            raise ValueError("a cluster is either GPU (`machineType`) or TPU (`tpu`), not both")
+        if self.gpus_per_node is not None and self.gpu is None:
+            raise ValueError("`gpusPerNode` is for N1 machine types with an attached `gpu`")
+        return self
+
+
+class EnvironmentSpec(SpecModel):
+    """A whole stack: where it runs and its clusters."""
+
+    name: str = Field(alias="environment", pattern=NAME_RE, description="Environment name: dev, staging, prod …")
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d+$")
+    zones: list[str] = Field(min_length=1)
+    hourly_budget_usd: Optional[float] = Field(default=None, ge=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+    protect_data: bool = Field(default=True, description="Protect stateful resources from deletion (set false only in throwaway environments).")
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    clusters: list[ClusterSpec] = Field(min_length=1)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        return _check_labels(labels)
+
+    @field_validator("zones")
+    @classmethod
+    def _zones_unique(cls, zones: list[str]) -> list[str]:
+        for z in zones:
+            if not re.match(r"^[a-z]+-[a-z]+\d+-[a-z]$", z):
+                raise ValueError(f"{z!r} is not a zone name like us-central1-a")
+        if len(set(zones)) != len(zones):
+            raise ValueError("zones are listed twice")
+        return zones

@@ -1,0 +1,194 @@
+"""Options of the Cluster Toolkit / Slurm path (`slurm:` in a cluster of a stack).
+
+A Slurm cluster is a controller, one login group and node sets grouped into partitions. The
+cluster's own `machineType`, `nodes` and `provisioning` describe its main (training) node set;
+`nodeSets` adds others (a CPU or G2 debug set, a spot set …) and `partitions` groups them. Left
+out, the cluster gets one node set of its machine type and one partition holding it.
+
+These models check shape only (names, references between partitions and node sets, ranges);
+machine types, images and capacity are checked against the catalog when the cluster is built
+(`ai_clusters.slurm.layout`).
+"""
+
+from typing import Any, Optional, Union
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from ai_clusters.core.enums import WorkloadKind
+from ai_clusters.core.spec.base import SpecModel
+from ai_clusters.core.spec.errors import problems_from
+
+NODE_SET_RE = r"^[a-z][a-z0-9]{0,13}$"  # slurm-gcp keeps letters and digits, at most 14
+PARTITION_RE = r"^[a-z][a-z0-9-]{0,29}$"
+LOGIN_GROUP_RE = r"^[a-z][a-z0-9-]{0,14}$"
+SLURM_CLUSTER_RE = r"^[a-z][-a-z0-9]{0,19}$"  # the controller module's slurm_cluster_name rule
+ConfValue = Union[str, int]
+
+
+def _shared_model(name: str, value: Any) -> Any:
+    """Validate `value` with a model of `.models` (imported late: models imports this module)."""
+    from ai_clusters.core.spec import models
+
+    model = getattr(models, name)
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        found = problems_from(exc, model)
+        raise ValueError("; ".join(p.message if p.path == "(top level)" else str(p) for p in found)) from None
+
+
+class SlurmNodeSetSpec(SpecModel):
+    """One node set: identical nodes from one instance template."""
+
+    name: str = Field(pattern=NODE_SET_RE, description="Node set name: lowercase letters and digits, at most 14.")
+    machine_type: Optional[str] = Field(
+        default=None, description="GPU machine type, or a CPU machine type of the catalog's Slurm section; default: the cluster's."
+    )
+    gpu: Optional[str] = Field(default=None, description="N1 only: the GPU to attach.")
+    gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
+    static_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes that always run.")
+    dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes Slurm creates per job and deletes when idle.")
+    provisioning: Optional[Any] = Field(default=None, description="How capacity is obtained; default: the cluster's (GPU sets) or on-demand.")
+    workload: Optional[WorkloadKind] = Field(
+        default=None, description="What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."
+    )
+    image_family: Optional[str] = Field(default=None, description="Boot image family; default: the cluster's.")
+    image_project: Optional[str] = Field(default=None, description="Project of image_family.")
+    boot_disk_gb: Optional[int] = Field(default=None, ge=50, le=65_536)
+    placement: Optional[bool] = Field(default=None, description="Compact placement; default: on for GPUDirect sets of more than one node.")
+    node_conf: dict[str, ConfValue] = Field(default_factory=dict, description="Slurm NodeName line overrides (CoresPerSocket …).")
+
+    @field_validator("provisioning")
+    @classmethod
+    def _provisioning(cls, value: Any) -> Any:
+        return None if value is None else _shared_model("ProvisioningSpec", value)
+
+    @field_validator("node_conf")
+    @classmethod
+    def _no_sockets(cls, conf: dict[str, ConfValue]) -> dict[str, ConfValue]:
+        if "Sockets" in conf:
+            raise ValueError("`Sockets` conflicts with the SocketsPerBoard slurm-gcp writes; set Boards/SocketsPerBoard/CoresPerSocket instead")
+        return conf
+
+    @model_validator(mode="after")
+    def _has_nodes(self) -> "SlurmNodeSetSpec":
+        if self.static_nodes == 0 and self.dynamic_nodes == 0:
+            raise ValueError(f"node set {self.name!r} has no nodes: give staticNodes or dynamicNodes")
+        if self.gpus_per_node is not None and self.gpu is None:
+            raise ValueError("`gpusPerNode` is for N1 machine types with an attached `gpu`")
+        return self
+
+
+class SlurmPartitionSpec(SpecModel):
+    """A partition: the node sets a job may land on."""
+
+    name: str = Field(pattern=PARTITION_RE, description="Partition name (lowercase, digits, -).")
+    node_sets: list[str] = Field(min_length=1, description="Names of the node sets in the partition.")
+    default: bool = Field(default=False, description="Jobs that name no partition run here.")
+    exclusive: Optional[bool] = Field(default=None, description="Whole nodes per job; default: on for GPU partitions of training clusters.")
+    suspend_time: Optional[int] = Field(default=None, ge=-1, description="Idle seconds before dynamic nodes are deleted (-1: never).")
+    resume_timeout: Optional[int] = Field(default=None, gt=0, lt=65_536, description="Seconds a node may take to come up.")
+    conf: dict[str, ConfValue] = Field(default_factory=dict, description="Further Slurm partition settings (MaxTime …).")
+
+
+class SlurmLoginSpec(SpecModel):
+    """The login nodes users reach through Identity-Aware Proxy."""
+
+    name: str = Field(default="login", pattern=LOGIN_GROUP_RE, description="Login group name.")
+    count: int = Field(default=1, ge=1, le=16)
+    machine_type: Optional[str] = Field(default=None, description="CPU machine type; default: the catalog's login machine type.")
+    boot_disk_gb: int = Field(default=100, ge=50, le=65_536)
+
+
+class SlurmControllerSpec(SpecModel):
+    """The Slurm controller (slurmctld, slurmdbd, the NFS export of /opt/apps)."""
+
+    machine_type: Optional[str] = Field(default=None, description="CPU machine type; default: the catalog's controller machine type.")
+    boot_disk_gb: int = Field(default=100, ge=50, le=65_536)
+
+
+class SlurmAccountingSpec(SpecModel):
+    """Cloud SQL for MySQL as the accounting database, instead of MariaDB on the controller."""
+
+    password_secret: str = Field(
+        pattern=r"^(projects/[^/]+/secrets/)?[A-Za-z0-9_-]{1,255}$",
+        description="Secret Manager secret holding the database password (create it first; its latest version is read).",
+    )
+    tier: str = Field(default="db-custom-2-7680", pattern=r"^db-[a-z0-9-]+$", description="Cloud SQL machine tier.")
+    edition: str = Field(default="ENTERPRISE", pattern=r"^(ENTERPRISE|ENTERPRISE_PLUS)$")
+    database_version: str = Field(default="MYSQL_8_0", pattern=r"^MYSQL_(5_7|8_0|8_4)$")
+
+
+class SlurmOptions(SpecModel):
+    """Options of the Cluster Toolkit / Slurm path."""
+
+    cluster_name: Optional[str] = Field(
+        default=None, pattern=SLURM_CLUSTER_RE, description="Slurm cluster name (node names start with it); default: the cluster's name."
+    )
+    image_family: Optional[str] = Field(default=None, description="Boot image family of every node; default: the catalog's slurm-gcp image.")
+    image_project: Optional[str] = Field(default=None, description="Project of image_family; default: the slurm-gcp public image project.")
+    controller: SlurmControllerSpec = Field(default_factory=SlurmControllerSpec)
+    login: SlurmLoginSpec = Field(default_factory=SlurmLoginSpec)
+    node_sets: list[SlurmNodeSetSpec] = Field(default_factory=list, description="Node sets; default: one of the cluster's machine type.")
+    partitions: list[SlurmPartitionSpec] = Field(default_factory=list, description="Partitions; default: one per node set.")
+    home: Optional[Any] = Field(default=None, description="Filestore for /home when the cluster's storage has none (default ZONAL, 1 TiB).")
+    accounting: Optional[SlurmAccountingSpec] = None
+    scripts_dir: Optional[str] = Field(
+        default=None, description="Local folder of the slurm-gcp scripts to upload; default: nodes fetch the catalog's pinned release."
+    )
+    scripts_url: Optional[str] = Field(
+        default=None, pattern=r"^(https|gs)://\S+$", description="Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror)."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _home(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, dict) and "mountPoint" not in value and "mount_point" not in value:
+            value = {**value, "mountPoint": "/home"}
+        spec = _shared_model("FilestoreSpec", value)
+        if spec.mount_point != "/home":
+            raise ValueError(f"the home file system is mounted at /home, not {spec.mount_point}")
+        return spec
+
+    @model_validator(mode="after")
+    def _references(self) -> "SlurmOptions":
+        problems: list[str] = []
+        sets = [n.name for n in self.node_sets]
+        dupes = sorted({n for n in sets if sets.count(n) > 1})
+        if dupes:
+            problems.append(f"node set names are used twice: {', '.join(dupes)}")
+        parts = [p.name for p in self.partitions]
+        dupes = sorted({p for p in parts if parts.count(p) > 1})
+        if dupes:
+            problems.append(f"partition names are used twice: {', '.join(dupes)}")
+        if self.partitions and not self.node_sets:
+            problems.append("`partitions` group `nodeSets`: define the node sets too")
+        elif self.partitions:
+            for p in self.partitions:
+                unknown = [n for n in p.node_sets if n not in sets]
+                if unknown:
+                    problems.append(f"partition {p.name!r} names unknown node sets {', '.join(unknown)}; known: {', '.join(sets)}")
+            used = {n for p in self.partitions for n in p.node_sets}
+            unused = [n for n in sets if n not in used]
+            if unused:
+                problems.append(f"node sets {', '.join(unused)} are in no partition")
+        defaults = [p.name for p in self.partitions if p.default]
+        if len(defaults) > 1:
+            problems.append(f"only one partition can be the default, not {', '.join(defaults)}")
+        if self.scripts_dir and self.scripts_url:
+            problems.append("give `scriptsDir` (upload) or `scriptsUrl` (download), not both")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+__all__ = [
+    "SlurmAccountingSpec",
+    "SlurmControllerSpec",
+    "SlurmLoginSpec",
+    "SlurmNodeSetSpec",
+    "SlurmOptions",
+    "SlurmPartitionSpec",
+]

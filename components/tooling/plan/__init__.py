@@ -1,0 +1,127 @@
+"""The offline plan: the stack's program under mocks, its cost and its policy verdicts.
+
+`make_plan(stack)` returns a `Plan`; `ai-clusters plan` renders it as text, markdown, JSON or
+SARIF. Exit codes: 0 fine, 1 a mandatory policy failed, 2 bad input.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ai_clusters.core.cost import StackCost, stack_cost
+from ai_clusters.core.spec import ResolvedEnvironment, load_environment
+from ai_clusters.tooling.plan.engine import PlanInputError, Project, ProgramRun, find_project, read_stack_config, run_program
+from ai_clusters.tooling.plan.mocks import Registration
+
+__all__ = ["Plan", "PlanInputError", "Verdict", "make_plan", "find_project"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One policy violation."""
+
+    policy: str
+    level: str  # advisory | mandatory
+    message: str
+    urn: Optional[str] = None
+
+
+@dataclass
+class Plan:
+    stack: str
+    project: str
+    environment: ResolvedEnvironment
+    run: ProgramRun
+    cost: StackCost
+    policy: list[Verdict] = field(default_factory=list)
+    policy_pack: Optional[str] = None
+
+    @property
+    def resources(self) -> list[Registration]:
+        return self.run.registrations
+
+    @property
+    def budget_hourly_usd(self) -> Optional[float]:
+        return self.environment.spec.hourly_budget_usd
+
+    @property
+    def mandatory_failures(self) -> list[Verdict]:
+        return [v for v in self.policy if v.level == "mandatory"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.mandatory_failures else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan for scripts, in the documented shape."""
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "inputs": json_safe(r.inputs),
+                    "protect": r.protect,
+                    "retainOnDelete": r.retain_on_delete,
+                }
+                for r in self.resources
+            ],
+            "cost": {
+                "hourly_usd": round(self.cost.hourly_usd, 4),
+                "monthly_usd": round(self.cost.monthly_usd, 2),
+                "budget_hourly_usd": self.budget_hourly_usd,
+                "by_cluster": {
+                    name: {
+                        "hourly_usd": round(c.hourly_usd, 4),
+                        "monthly_usd": round(c.monthly_usd, 2),
+                        "compute_hourly_usd": round(c.compute_hourly_usd, 4),
+                        "storage_hourly_usd": round(c.storage_hourly_usd, 4),
+                        "hours_per_month": c.hours_per_month,
+                    }
+                    for name, c in sorted(self.cost.by_cluster.items())
+                },
+            },
+            "policy": [{"policy": v.policy, "level": v.level, "message": v.message, "urn": v.urn} for v in self.policy],
+        }
+
+
+def json_safe(value: Any) -> Any:
+    """Inputs as plain JSON (unknowns become null, non-finite numbers strings)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return int(value) if value.is_integer() else value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+PolicyRunner = Callable[[ProgramRun, ResolvedEnvironment, Project], tuple[list[Verdict], Optional[str]]]
+
+
+def make_plan(
+    stack: str,
+    project_dir: Optional[Path] = None,
+    *,
+    policy_runner: Optional[PolicyRunner] = None,
+) -> Plan:
+    """Plan a stack. Raises PlanInputError or SpecError on bad input (exit code 2)."""
+    project = find_project(project_dir)
+    config = read_stack_config(project, stack)
+    env = load_environment(config)
+    run = run_program(project, stack, config)
+    hours = {cl.name: cl.spec.workload.hours_per_month for cl in env.clusters}
+    cost = stack_cost(((r.urn, r.type, r.inputs) for r in run.registrations if r.custom), env.spec.region, hours)
+    plan = Plan(stack=stack, project=env.spec.project, environment=env, run=run, cost=cost)
+    if policy_runner is not None:
+        plan.policy, plan.policy_pack = policy_runner(run, env, project)
+    return plan
+

@@ -1,0 +1,52 @@
+"""The plan's policy verdicts as SARIF 2.1.0, for code scanning (one result per violation)."""
+
+from typing import Any
+
+from ai_clusters.rules import RULES
+from ai_clusters.tooling.plan import Plan
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVELS = {"mandatory": "error", "advisory": "warning"}
+
+
+def sarif(plan: Plan) -> dict[str, Any]:
+    """A SARIF log whose rule ids are the policy names; results point at the stack file."""
+    stack_file = f"stacks/Pulumi.{plan.stack}.yaml"
+    rules = [
+        {
+            "id": rule.name,
+            "name": rule.name,
+            "shortDescription": {"text": rule.description},
+            "help": {"text": rule.remediation},
+            "defaultConfiguration": {"level": LEVELS.get(rule.level, "note")},
+        }
+        for rule in RULES
+    ]
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = []
+    for v in plan.policy:
+        result: dict[str, Any] = {
+            "ruleId": v.policy,
+            "level": LEVELS.get(v.level, "note"),
+            "message": {"text": v.message},
+            "locations": [
+                {
+                    "physicalLocation": {"artifactLocation": {"uri": stack_file}},
+                    "logicalLocations": [{"fullyQualifiedName": v.urn or f"stack:{plan.stack}", "kind": "resource"}],
+                }
+            ],
+        }
+        if v.policy in index:
+            result["ruleIndex"] = index[v.policy]
+        results.append(result)
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "ai-clusters", "rules": rules}},
+                "automationDetails": {"id": f"ai-clusters/{plan.stack}"},
+                "results": results,
+            }
+        ],
+    }
