@@ -37,10 +37,10 @@ _EXPORTS = {
     "Framework": "core.enums",
     "NicType": "core.enums",
     "SpecError": "core.spec",
-    "VertexTraining": "vertex.build",
-    "VertexTrainingArgs": "vertex.build",
-    "VertexServing": "vertex.build",
-    "VertexServingArgs": "vertex.build",
+    "VertexTraining": "vertex.component",
+    "VertexTrainingArgs": "vertex.component",
+    "VertexServing": "vertex.component",
+    "VertexServingArgs": "vertex.component",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,6 +4,7 @@
 same function under Pulumi's mocks.
 """
 
+from importlib import import_module
 from typing import Any, Callable, Mapping
 
 import pulumi
@@ -11,46 +12,23 @@ import pulumi
 from ai_clusters.core.enums import ClusterPath, GpuDirect
 from ai_clusters.blocks.network import ClusterNetwork
 from ai_clusters.core.nics import family_uses_gpu_nics
-from ai_clusters.core.spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment
+from ai_clusters.core.spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment, path_definition
 from ai_clusters.blocks.storage import ClusterStorage
+from ai_clusters.blocks.component import BuildContext
 from ai_clusters.blocks.outputs import typed_outputs
 
-Builder = Callable[[ResolvedCluster, ClusterNetwork, ClusterStorage], pulumi.ComponentResource]
 
-
-def _builders() -> dict[ClusterPath, Builder]:
-    from ai_clusters.compute_engine import component as compute_engine
-    from ai_clusters.gke import component as gke
-    from ai_clusters.slurm import component as slurm
-    from ai_clusters.tpu import component as tpu
-    from ai_clusters.vertex import build as vertex
-
-    builders: dict[ClusterPath, Builder] = {
-        ClusterPath.COMPUTE_ENGINE: compute_engine.from_spec,
-        ClusterPath.GKE: gke.from_spec,
-        ClusterPath.SLURM: slurm.from_spec,
-        ClusterPath.TPU: tpu.from_spec,
-        ClusterPath.VERTEX: vertex.from_spec,
-    }
-    return builders
-
-
-def _node_shapes(cl: ResolvedCluster) -> list:
-    """The GPU shapes a cluster's nodes use (a Slurm cluster's node sets may mix families)."""
-    if cl.spec.path == ClusterPath.SLURM:
-        from ai_clusters.slurm.layout import node_shapes
-
-        return node_shapes(cl)
-    if cl.spec.path == ClusterPath.VERTEX:
-        return []  # Vertex AI brings its own GPU networking; it reaches the host VPC only
-    return [cl.shape] if cl.shape is not None else []
+def _builder(path: ClusterPath) -> Callable[[ResolvedCluster, BuildContext], pulumi.ComponentResource]:
+    """The function that builds a path's component from a resolved cluster (its PathDefinition names it)."""
+    module, _, function = path_definition(path).component.partition(":")
+    return getattr(import_module(module), function)
 
 
 def accelerator_networks(env: ResolvedEnvironment) -> list[dict[str, str]]:
     """The (family, zone) pairs whose GPU/RDMA NICs the environment's network must serve."""
     wanted: list[dict[str, str]] = []
     for cl in env.clusters:
-        for shape in _node_shapes(cl):
+        for shape in cl.node_shapes:
             if shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
                 continue
             item = {"family": shape.family.id, "zone": cl.zone}
@@ -59,7 +37,7 @@ def accelerator_networks(env: ResolvedEnvironment) -> list[dict[str, str]]:
     return wanted
 
 
-def build(env: ResolvedEnvironment) -> dict[str, Any]:
+def build(env: ResolvedEnvironment, deployment_name: str) -> dict[str, Any]:
     """Create the environment's network, and per cluster its storage and its path's component."""
     spec = env.spec
     net = spec.network
@@ -79,7 +57,6 @@ def build(env: ResolvedEnvironment) -> dict[str, Any]:
             "private_services_access": net.private_services_access,
         },
     )
-    builders = _builders()
     outputs: dict[str, Any] = {"network": {"host_network": network.host_network, "host_subnetwork": network.host_subnetwork}}
     for cl in env.clusters:
         storage = ClusterStorage(
@@ -99,10 +76,7 @@ def build(env: ResolvedEnvironment) -> dict[str, Any]:
                 "labels": cl.labels,
             },
         )
-        builder = builders.get(cl.spec.path)
-        if builder is None:
-            raise SpecError([], f"path {cl.spec.path.value!r} is not built yet")
-        component = builder(cl, network, storage)
+        component = _builder(cl.spec.path)(cl, BuildContext(network, storage, deployment_name))
         outputs[cl.name] = typed_outputs(component)
     return outputs
 
@@ -113,7 +87,7 @@ def run(config: Mapping[str, Any]) -> None:
         env = load_environment(config)
     except SpecError as exc:
         raise pulumi.RunError(f"bad stack configuration:\n{exc}") from None
-    for name, value in build(env).items():
+    for name, value in build(env, pulumi.get_stack()).items():
         pulumi.export(name, value)
 
 

@@ -17,7 +17,7 @@ from ai_clusters.slurm.blueprint import blueprint, render
 from ai_clusters.core.catalog import catalog
 from ai_clusters.tooling.cli import app
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config
-from ai_clusters.slurm.layout import resolve_layout
+from ai_clusters.slurm.plan import resolve_layout
 from ai_clusters.core.spec import load_environment
 
 from .conftest import ROOT

@@ -66,7 +66,7 @@ def slurm_cluster(**over: Any) -> dict:
 
 def run_stack(cfg: dict) -> Registered:
     env = load_environment(cfg)
-    return mocked(lambda: build(env))
+    return mocked(lambda: build(env, "test"))
 
 
 def objects(reg: Registered) -> dict[str, str]:
@@ -313,7 +313,7 @@ def test_mixed_families_get_each_familys_networks_and_a_g2_set_can_declare_its_o
     cfg["ai-clusters:clusters"] = json.dumps(cfg_cl)
     env = load_environment(cfg)
     assert {(n["family"]) for n in accelerator_networks(env)} == {"a3-mega", "a3-ultra"}
-    reg = mocked(lambda: build(env))
+    reg = mocked(lambda: build(env, "test"))
     assert len(reg.named("hpc-mega").inputs["networkInterfaces"]) == 9
     assert len(reg.named("hpc-ultra").inputs["networkInterfaces"]) == 10
     g2 = reg.named("hpc-eval")

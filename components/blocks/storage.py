@@ -22,6 +22,7 @@ from ai_clusters.core.enums import ClusterPath, WorkloadKind
 from ai_clusters.core.spec import Problem, SpecError, StorageSpec, default_storage, parse_model
 from ai_clusters.core.spec.resolve import check_storage
 from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.core.naming import last_segment
 
 
 class BucketArgs(TypedDict):
@@ -147,7 +148,7 @@ class Mount(TypedDict):
 
 
 def _network_name(network: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.from_input(network).apply(lambda n: n.rstrip("/").split("/")[-1])
+    return pulumi.Output.from_input(network).apply(last_segment)
 
 
 def _network_id(network: pulumi.Input[str], after: Optional[pulumi.Input[str]] = None) -> pulumi.Output[str]:

@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 from ai_clusters.core.catalog import NodeShape
 from ai_clusters.core.enums import NicType, ProvisioningModel
 from ai_clusters.core.spec import ProvisioningSpec
+from ai_clusters.core.naming import last_segment
 
 METADATA = {
     "enable-oslogin": "TRUE",  # SSH through OS Login (IAM), never project-wide keys
@@ -211,7 +212,7 @@ def template_kwargs(
     disks = pulumi.Output.from_input(read_only_disks).apply(
         lambda extra: [boot]
         + [
-            c.InstanceTemplateDiskArgs(source=d.rstrip("/").split("/")[-1], boot=False, auto_delete=False, mode="READ_ONLY", device_name="models")
+            c.InstanceTemplateDiskArgs(source=last_segment(d), boot=False, auto_delete=False, mode="READ_ONLY", device_name="models")
             for d in extra
         ]
     )

@@ -17,20 +17,15 @@ from typing_extensions import NotRequired
 
 from ai_clusters.blocks import validation
 from ai_clusters.blocks.args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs
-from ai_clusters.blocks.cluster import (
-    attachment_problems,
-    cluster_labels,
-    compact_placement,
-    resolve_args,
-    spec_args,
-    ssh_command,
-)
-from ai_clusters.core.enums import ClusterPath, ProvisioningModel
+from ai_clusters.blocks.cluster import check_network_attachment, compact_placement, ssh_command
+from ai_clusters.blocks.component import BuildContext, ClusterComponent
 from ai_clusters.blocks.iam import node_service_account
 from ai_clusters.blocks.scripts import startup_script
-from ai_clusters.core.spec import ComputeEngineOptions, Problem, SpecError, parse_model
-from ai_clusters.blocks.vm import boot_image, instance_kwargs, template_kwargs
-from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.blocks.vm import instance_kwargs, template_kwargs
+from ai_clusters.compute_engine.plan import VmPlan
+from ai_clusters.core.enums import ClusterPath, ProvisioningModel
+from ai_clusters.core.labels import cluster_labels
+from ai_clusters.core.spec import ResolvedCluster
 
 
 class ComputeEngineOptionsArgs(TypedDict):
@@ -59,7 +54,7 @@ class GpuVmClusterArgs(GpuClusterArgs):
     """Options of this path."""
 
 
-class GpuVmCluster(pulumi.ComponentResource):
+class GpuVmCluster(ClusterComponent):
     """GPU VMs on Compute Engine: instances or a managed instance group, with compact placement."""
 
     instance_names: pulumi.Output[list[str]]
@@ -81,26 +76,25 @@ class GpuVmCluster(pulumi.ComponentResource):
     validation_job: pulumi.Output[str]
     """Commands that run the benchmark on every node and, across several GPUDirect nodes, NCCL all-reduce."""
 
-    def __init__(self, name: str, args: GpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        options_raw = args.get("compute_engine") or {}
-        resolved = resolve_args("GpuVmCluster", name, args, ClusterPath.COMPUTE_ENGINE, {"compute_engine": options_raw or None})
-        options = parse_model(ComputeEngineOptions, options_raw, ("computeEngine",))
+    cluster_path = ClusterPath.COMPUTE_ENGINE
+
+    def __init__(
+        self, name: str, args: GpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
+        assert resolved.shape is not None
+        check_network_attachment(f"GpuVmCluster '{resolved.name}'", resolved.shape, args.get("network"), add)
+
+    def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
+        plan: VmPlan = resolved.plan
+        options = plan.options
         shape = resolved.shape
         assert shape is not None
         model = resolved.provisioning
-        use_group = options.managed_instance_group
-        if use_group is None:
-            use_group = model in (ProvisioningModel.SPOT, ProvisioningModel.FLEX_START)
-        if model == ProvisioningModel.FLEX_START and not use_group:
-            raise SpecError(
-                [Problem("computeEngine.managedInstanceGroup", "flex-start nodes come from a managed instance group; leave it unset or true")],
-                f"GpuVmCluster '{name}'",
-            )
-        attachment_problems("GpuVmCluster", name, shape, args.get("network"))
-        super().__init__("ai-clusters:index:GpuVmCluster", name, {}, opts)
-        self.resolved = resolved
-        project = args.get("project") or gcp.config.project
+        use_group = plan.managed_group
+        project = self.project
         labels = cluster_labels(resolved)
         mounts = pulumi.Output.from_input(args.get("mounts") or [])
         network = args["network"]
@@ -117,7 +111,7 @@ class GpuVmCluster(pulumi.ComponentResource):
             lambda ms: startup_script(ms, local_ssd=shape.local_ssd_gb > 0, install_driver=shape.family.image.driver == "installer")
         )
         read_only = mounts.apply(lambda ms: [m["source"] for m in ms if m["kind"] == "hyperdisk-ml"])
-        image = boot_image(shape, options.image_family, options.image_project if options.image_family else None)
+        image = plan.image
 
         child = pulumi.ResourceOptions(parent=self)
         names: list[pulumi.Output[str]] = []
@@ -206,21 +200,19 @@ class GpuVmCluster(pulumi.ComponentResource):
         self.validation_job = pulumi.Output.from_input(project).apply(
             lambda p: validation.vm_commands(resolved, instances, f"{name}-group", p)
         )
-        register_typed_outputs(self)
 
 
-def from_spec(cl, network, storage) -> GpuVmCluster:
-    """The stack's way in: a resolved cluster, its environment's network and its storage."""
+def from_resolved(cl: ResolvedCluster, context: BuildContext) -> GpuVmCluster:
+    """The program's way in: a cluster it resolved, with its network, storage and deployment."""
+    network, storage = context.network, context.storage
     assert cl.shape is not None
-    args = spec_args(cl)
-    if cl.spec.compute_engine is not None:
-        args["compute_engine"] = cl.spec.compute_engine.model_dump(exclude_none=True)
-    args.update(
+    wiring = dict(
+        project=cl.project,
         network=network.attachment(cl.shape.family.id, cl.zone, cl.shape.gpus),
         mounts=storage.mounts,
         bucket=storage.bucket_name,
     )
-    return GpuVmCluster(cl.name, GpuVmClusterArgs(**args))
+    return GpuVmCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
 
-__all__ = ["ComputeEngineOptionsArgs", "GpuVmCluster", "GpuVmClusterArgs", "from_spec"]
+__all__ = ["ComputeEngineOptionsArgs", "GpuVmCluster", "GpuVmClusterArgs", "from_resolved"]

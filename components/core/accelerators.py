@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping, Optional
 from ai_clusters.core import labels as contract
 from ai_clusters.core.catalog import Catalog, GpuFamily, TpuGeneration, catalog, region_of
 from ai_clusters.core.enums import ProvisioningModel
+from ai_clusters.core.naming import last_segment
 
 INSTANCE = "gcp:compute/instance:Instance"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
@@ -43,7 +44,7 @@ def with_borrowed_labels(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> 
                 lent[(target, str(labels[key]))] = labels
     out: list[Mapping[str, Any]] = []
     for resource_type, inputs in resources:
-        name = str(inputs.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
+        name = last_segment(inputs.get("name"))
         labels = lent.get((resource_type, name)) if resource_type in LABELLESS and not inputs.get("labels") else None
         out.append({**inputs, "labels": labels} if labels else inputs)
     return out
@@ -103,7 +104,7 @@ def _gpu_family(cat: Catalog, machine_type: Optional[str], accelerators: list[Ma
         fam, mt = cat.machines[machine_type]
         return fam, fam.gpu.compute_engine, mt.gpus
     for acc in accelerators or []:
-        name = str(acc.get("type") or acc.get("acceleratorType") or "").rsplit("/", 1)[-1]
+        name = last_segment(acc.get("type") or acc.get("acceleratorType"))
         fam = cat.family_of_gpu(name)
         count = int(acc.get("count") or acc.get("acceleratorCount") or 0)
         if fam is not None or name:
@@ -112,7 +113,7 @@ def _gpu_family(cat: Catalog, machine_type: Optional[str], accelerators: list[Ma
 
 
 def _vm_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Optional[AcceleratorUse]:
-    machine = str(inputs.get("machineType") or "").rsplit("/", 1)[-1]
+    machine = last_segment(inputs.get("machineType"))
     family, gpu, count = _gpu_family(cat, machine, inputs.get("guestAccelerators") or [])
     if not gpu:
         return None
@@ -265,7 +266,7 @@ def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> lis
     uses = []
     for spec in (inputs.get("tpu") or {}).get("nodeSpecs") or []:
         slices = int((spec.get("multisliceParams") or {}).get("nodeCount") or 1)
-        zone = str(spec.get("parent") or "").rsplit("/", 1)[-1] or inputs.get("zone")
+        zone = last_segment(spec.get("parent")) or inputs.get("zone")
         use = _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
         use.labels = use.labels or dict(inputs.get("labels") or {})
         uses.append(use)

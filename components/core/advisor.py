@@ -18,11 +18,21 @@ gradients, fp32 Adam moments and master weights, activations headroom), fine-tun
 import datetime
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional, Protocol
 
-from ai_clusters.core.catalog import VERTEX_PURPOSES, Catalog, NodeShape, catalog, region_of
+from ai_clusters.core.catalog import Catalog, NodeShape, catalog, region_of
 from ai_clusters.core.enums import GpuDirect, HpcOffload, ProvisioningModel, WorkloadKind
-from ai_clusters.core.spec.models import WorkloadSpec
+
+
+class Workload(Protocol):
+    """What the advisor reads of a workload (a stack's `WorkloadSpec` is one)."""
+
+    kind: WorkloadKind
+    accelerators: int
+    model_params_b: Optional[float]
+    latency_ms: Optional[int]
+    hours_per_month: float
+    hpc_offload: Optional[HpcOffload]
 
 BYTES_PER_PARAM = {
     WorkloadKind.PRETRAINING: 18.0,
@@ -84,7 +94,7 @@ class Rejection:
 class Ranking:
     """The advisor's answer: feasible candidates best first, and what was ruled out and why."""
 
-    workload: WorkloadSpec
+    workload: Workload
     feasible: list[Candidate] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
@@ -93,7 +103,7 @@ class Ranking:
         return self.feasible[0] if self.feasible else None
 
 
-def memory_needed_gb(workload: WorkloadSpec) -> Optional[float]:
+def memory_needed_gb(workload: Workload) -> Optional[float]:
     """Accelerator memory the model needs in GB (None when the size is unknown or irrelevant)."""
     per = BYTES_PER_PARAM.get(workload.kind)
     if per is None or workload.model_params_b is None:
@@ -101,7 +111,7 @@ def memory_needed_gb(workload: WorkloadSpec) -> Optional[float]:
     return workload.model_params_b * per
 
 
-def recommended_tiers(workload: WorkloadSpec, cat: Optional[Catalog] = None) -> tuple[list[str], bool]:
+def recommended_tiers(workload: Workload, cat: Optional[Catalog] = None) -> tuple[list[str], bool]:
     """GPU family ids Google recommends for the workload (best first), and whether TPUs fit it."""
     cat = cat or catalog()
     if workload.kind == WorkloadKind.HPC:
@@ -142,7 +152,7 @@ def _offered(zones: list[str], where: list[str], region: str) -> list[str]:
 
 def _gpu_candidate(
     cat: Catalog,
-    workload: WorkloadSpec,
+    workload: Workload,
     family_id: str,
     region: str,
     zones: list[str],
@@ -202,7 +212,7 @@ def _gpu_candidate(
 
 def _tpu_candidate(
     cat: Catalog,
-    workload: WorkloadSpec,
+    workload: Workload,
     gen_id: str,
     region: str,
     zones: list[str],
@@ -244,14 +254,14 @@ def _cost_key(c: Candidate) -> tuple[float, float]:
 
 
 def recommend(
-    workload: WorkloadSpec,
+    workload: Workload,
     *,
     region: str = "us-central1",
     zones: Optional[list[str]] = None,
     provisioning: ProvisioningModel = ProvisioningModel.ON_DEMAND,
     include_gpus: bool = True,
     include_tpus: bool = True,
-    require_vertex: bool = False,
+    accept: Optional[Callable[[NodeShape], Optional[str]]] = None,
     seconds_per_epoch: Optional[dict[str, float]] = None,
     cat: Optional[Catalog] = None,
 ) -> Ranking:
@@ -274,14 +284,10 @@ def recommend(
     if include_gpus:
         for fid in families:
             fam = cat.families[fid]
-            if require_vertex and not fam.gpu.vertex:
-                ranking.rejected.append(Rejection(fid, fam.name, "not offered by Vertex AI"))
-                continue
             cand, why = _gpu_candidate(cat, workload, fid, region, zones, provisioning, need_gb)
-            if cand and require_vertex:
-                purpose = "prediction" if workload.kind == WorkloadKind.INFERENCE else "training"
-                if cand.machine_type not in cat.vertex_facts(purpose).gpu_machine_types:
-                    cand, why = None, f"Vertex AI does not offer {cand.machine_type} for {VERTEX_PURPOSES[purpose]}"
+            refusal = accept(cand.shape) if cand and cand.shape and accept else None
+            if refusal:
+                cand, why = None, refusal
             if cand:
                 ranking.feasible.append(cand)
             else:
@@ -313,12 +319,12 @@ def recommend(
 
 
 def choose_shape(
-    workload: WorkloadSpec,
+    workload: Workload,
     *,
     region: str,
     zones: list[str],
     provisioning: ProvisioningModel,
-    require_vertex: bool = False,
+    accept: Optional[Callable[[NodeShape], Optional[str]]] = None,
     cat: Optional[Catalog] = None,
 ) -> tuple[Optional[Candidate], Ranking]:
     """The top GPU choice for a cluster spec that names no machine type."""
@@ -328,7 +334,7 @@ def choose_shape(
         zones=zones,
         provisioning=provisioning,
         include_tpus=False,
-        require_vertex=require_vertex,
+        accept=accept,
         cat=cat,
     )
     return ranking.best, ranking

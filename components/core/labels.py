@@ -99,3 +99,22 @@ def missing(labels: Optional[Mapping[str, Any]]) -> list[str]:
     if labels.get(ACCELERATORS) and read_int(labels, ACCELERATORS) is None:
         out.append(f"{ACCELERATORS} (must be a number)")
     return out
+
+
+def cluster_labels(resolved: Any, min_replicas: Optional[int] = None, nodes: Optional[int] = None) -> dict[str, str]:
+    """The contract labels of a resolved cluster's accelerator resources (`nodes`: the most it scales to, if not its node count)."""
+    w = resolved.spec.workload
+    scaled = nodes is not None and resolved.shape is not None
+    return contract_labels(
+        workload=w.kind,
+        environment=resolved.environment,
+        cluster=resolved.name,
+        path=resolved.spec.path.value,
+        accelerators=resolved.shape.gpus * nodes if scaled else resolved.accelerators,
+        nodes=nodes if scaled else resolved.nodes,
+        provisioning=resolved.provisioning,
+        latency_ms=w.latency_ms,
+        model_params_b=w.model_params_b,
+        min_replicas=min_replicas,
+        extra=resolved.labels,
+    )

@@ -9,7 +9,6 @@ removed. The accelerator pools are planned in `gke_node_pool`, the objects insid
 (GPU NIC networks, GPUDirect installers, volumes, the workload's service account) in `gke_objects`.
 """
 
-import json
 from typing import Optional, TypedDict
 
 import pulumi
@@ -22,7 +21,8 @@ from ai_clusters.core import labels as contract
 from ai_clusters.blocks import validation
 from ai_clusters.blocks.args import GpuClusterArgs, NetworkAttachmentArgs
 from ai_clusters.core.catalog import catalog
-from ai_clusters.blocks.cluster import cluster_labels, resolve_args, spec_args
+from ai_clusters.blocks.component import BuildContext, ClusterComponent
+from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import (
     ClusterPath,
     GpuDirect,
@@ -32,7 +32,9 @@ from ai_clusters.core.enums import (
     ReleaseChannel,
     WorkloadKind,
 )
-from ai_clusters.gke.node_pools import PoolPlan, accelerator_node_pools, plan_node_pools, system_node_pool
+from ai_clusters.gke.node_pools import accelerator_node_pools, system_node_pool
+from ai_clusters.gke.options import GkeOptions
+from ai_clusters.gke.plan import GkePlan, PoolPlan
 from ai_clusters.gke.objects import (
     KubernetesVolumeArgs,
     device_networks,
@@ -44,9 +46,8 @@ from ai_clusters.gke.objects import (
 )
 from ai_clusters.blocks.iam import node_service_account
 from ai_clusters.core.nics import check_attachment
-from ai_clusters.rules.base import last_segment
-from ai_clusters.core.spec import GkeOptions, Problem, ResolvedCluster, SpecError, StorageSpec, parse_model
-from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.core.naming import last_segment
+from ai_clusters.core.spec import ResolvedCluster, StorageSpec
 
 WORKLOAD_ROLE = "roles/storage.objectUser"  # the workload reads and writes its cluster's bucket, nothing else
 
@@ -159,7 +160,7 @@ class GkeClusterArgs(GpuClusterArgs):
     bucket: NotRequired[pulumi.Input[str]]
     """The cluster's data bucket: the workload's service account may read and write its objects."""
     volumes: NotRequired[list[KubernetesVolumeArgs]]
-    """Shared storage for pods (GkeCluster.from_spec builds these from ClusterStorage)."""
+    """Shared storage for pods (the program builds these from ClusterStorage with storage_volumes)."""
     gke: NotRequired[GkeOptionsArgs]
     """Options of this path."""
 
@@ -196,41 +197,6 @@ def _volume_problems(volumes, add) -> None:
         if v.get("name") in seen:
             add(f"volumes[{i}].name", f"{v.get('name')!r} is given twice")
         seen.add(v.get("name"))
-
-
-def _resolve(name: str, args: dict) -> tuple[ResolvedCluster, PoolPlan, GkeOptions]:
-    """Validate everything with the stack's own models and checks; one SpecError lists every problem."""
-    subject = f"GkeCluster '{name}'"
-    raw_options = args.get("gke") or {}
-    try:
-        options = parse_model(GkeOptions, raw_options, ("gke",))
-    except SpecError as exc:
-        raise SpecError(exc.problems, subject) from None
-    early: list[Problem] = []  # found before the cluster resolves; reported together with the rest
-    limit = options.autoscaling.max_nodes if options.autoscaling else None
-    if limit is not None and args.get("nodes") not in (None, limit):
-        early.append(Problem("gke.autoscaling.maxNodes", f"{limit} disagrees with nodes {args['nodes']}; give one of them"))
-    elif limit is not None:
-        args["nodes"] = limit
-    if isinstance(args.get("tpu"), pulumi.Output):
-        early.append(Problem("tpu", "must be a plain value known when the component is constructed, not an Output"))
-        args["tpu"] = None
-    planned: dict[str, Optional[PoolPlan]] = {}
-
-    def checks(resolved: ResolvedCluster, add) -> None:
-        planned["plan"] = plan_node_pools(resolved, options, add)
-        _network_problems(resolved, args.get("network"), add)
-        _volume_problems(args.get("volumes") or [], add)
-
-    try:
-        resolved = resolve_args("GkeCluster", name, args, ClusterPath.GKE, {"gke": raw_options or None, "tpu": args.get("tpu")}, extra_checks=checks)
-    except SpecError as exc:
-        raise SpecError([*early, *exc.problems], subject) from None
-    if early:
-        raise SpecError(early, subject)
-    plan = planned["plan"]
-    assert plan is not None
-    return resolved, plan, options
 
 
 def _gke_cluster(
@@ -323,7 +289,7 @@ def _addons(kinds: set[str]) -> gcp.container.ClusterAddonsConfigArgs:
 
 # ---- the component --------------------------------------------------------------------------------
 
-class GkeCluster(pulumi.ComponentResource):
+class GkeCluster(ClusterComponent):
     """A private GKE Standard cluster with GPU or TPU node pools, GPUDirect networking and storage."""
 
     secret_outputs = ("kubeconfig",)  # not annotated: no output itself; the package schema marks these secret
@@ -367,17 +333,27 @@ class GkeCluster(pulumi.ComponentResource):
     validation_job: pulumi.Output[str]
     """A Job (one node) or JobSet (several) that runs the benchmark on the accelerator nodes, and NCCL all-reduce across GPUDirect nodes."""
 
-    def __init__(self, name: str, args: GkeClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        resolved, plan, options = _resolve(name, args)  # before anything is registered
-        super().__init__("ai-clusters:index:GkeCluster", name, {}, opts)
-        self.resolved, self.plan, self.options = resolved, plan, options
+    cluster_path = ClusterPath.GKE
+
+    def __init__(
+        self, name: str, args: GkeClusterArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
+        _network_problems(resolved, args.get("network"), add)
+        _volume_problems(args.get("volumes") or [], add)
+
+    def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
+        gke: GkePlan = resolved.plan
+        plan, options = gke.pools, gke.options
+        self.plan, self.options = plan, options
         facts = catalog().data.gke
         assert facts is not None
         network: dict = args["network"]
         volumes: list[KubernetesVolumeArgs] = list(args.get("volumes") or [])
         bucket = args.get("bucket")
-        project = args.get("project") or gcp.config.project
+        project = self.project
         location = resolved.region if options.regional else resolved.zone
         inference = resolved.spec.workload.kind == WorkloadKind.INFERENCE
         labels = cluster_labels(resolved, min_replicas=plan.min_nodes if inference and plan.autoscaled else None)
@@ -459,7 +435,6 @@ class GkeCluster(pulumi.ComponentResource):
                 service_account=ksa,
             )
         )
-        register_typed_outputs(self)
 
     def _workload_objects(self, name, namespace, volumes, ksa_name, workload_account, opts: pulumi.ResourceOptions) -> None:
         """The namespace, the volumes and claims, and the Kubernetes service account of the workload."""
@@ -564,15 +539,10 @@ def storage_volumes(st: StorageSpec, storage) -> list[KubernetesVolumeArgs]:
     return out
 
 
-def from_spec(cl: ResolvedCluster, network, storage) -> GkeCluster:
-    """The stack's way in: a resolved cluster, its environment's network and its storage."""
-    args = spec_args(cl)
-    if cl.spec.gke is not None:
-        args["gke"] = json.loads(cl.spec.gke.model_dump_json(exclude_unset=True))
-        if cl.spec.gke.autoscaling is not None and cl.spec.gke.autoscaling.max_nodes is not None:
-            args["nodes"] = cl.spec.nodes  # the autoscaling maximum decides the node count
-    if cl.tpu is not None and cl.spec.tpu is not None:
-        args["tpu"] = cl.spec.tpu.model_dump(exclude_none=True, exclude={"runtime_version"})
+def from_resolved(cl: ResolvedCluster, context: BuildContext) -> GkeCluster:
+    """The program's way in: a cluster it resolved, with its network, storage and deployment."""
+    network, storage = context.network, context.storage
+    if cl.tpu is not None:
         attachment = NetworkAttachmentArgs(  # TPU nodes use the host network only
             host_network=network.host_network,
             host_subnetwork=network.host_subnetwork,
@@ -582,8 +552,10 @@ def from_spec(cl: ResolvedCluster, network, storage) -> GkeCluster:
     else:
         assert cl.shape is not None
         attachment = network.attachment(cl.shape.family.id, cl.zone, cl.shape.gpus)
-    args.update(network=attachment, bucket=storage.bucket_name if "bucket" in storage.resources else None, volumes=storage_volumes(cl.storage, storage))
-    return GkeCluster(cl.name, GkeClusterArgs(**{k: v for k, v in args.items() if v is not None}))
+    wiring = dict(project=cl.project, network=attachment, volumes=storage_volumes(cl.storage, storage))
+    if "bucket" in storage.resources:
+        wiring["bucket"] = storage.bucket_name
+    return GkeCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
 
 __all__ = [
@@ -595,6 +567,6 @@ __all__ = [
     "GkeTpuArgs",
     "GpuSharingArgs",
     "SystemPoolArgs",
-    "from_spec",
+    "from_resolved",
     "storage_volumes",
 ]

@@ -22,7 +22,7 @@ from typing_extensions import NotRequired
 from ai_clusters.core.catalog import catalog
 from ai_clusters.core.catalog.models import GkeContainer, GkeDaemonSet, GkeNetworkNames
 from ai_clusters.core.enums import GpuDirect, NicType
-from ai_clusters.rules.base import last_segment
+from ai_clusters.core.naming import last_segment
 
 NETWORKING_API = "networking.gke.io/v1"
 DEVICE_MODES = {NicType.GVNIC: "NetDevice", NicType.MRDMA: "RDMA"}

@@ -5,6 +5,7 @@ from functools import cached_property
 from collections.abc import Sequence
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from ai_clusters.core.naming import last_segment
 from ai_clusters.core.accelerators import AcceleratorUse, accelerator_uses
 
 
@@ -71,7 +72,3 @@ def as_list(value: Any) -> list:
         return list(value)
     return []
 
-
-def last_segment(value: Any) -> str:
-    """The name at the end of a self link, id or plain name."""
-    return str(value or "").rstrip("/").rsplit("/", 1)[-1]

@@ -18,11 +18,11 @@ from typing import Any, Optional
 
 from ai_clusters.core import labels as contract
 from ai_clusters.core.catalog import GpuFamily
-from ai_clusters.blocks.cluster import cluster_labels
+from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import GpuDirect, ProvisioningModel
 from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.slurm.config import to_yaml
-from ai_clusters.slurm.layout import NodeSet, SlurmLayout
+from ai_clusters.slurm.plan import NodeSet, SlurmLayout
 from ai_clusters.core.spec import NetworkSpec, ResolvedCluster
 
 NODESET = "community/modules/compute/schedmd-slurm-gcp-v6-nodeset"

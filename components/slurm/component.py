@@ -15,7 +15,7 @@ What it creates, and what slurm-gcp's own scripts then do with it:
   every node (slurm-gcp writes them to /etc/fstab), object access to the checkpoint bucket;
 - optionally Cloud SQL for MySQL as the accounting database.
 
-Layout decisions (node sets, partitions, images, machines) are made in `ai_clusters.slurm.layout`,
+Layout decisions (node sets, partitions, images, machines) are made in `ai_clusters.slurm.plan`,
 before anything is registered; `ai-clusters blueprint` writes the same layout for `gcluster`.
 """
 
@@ -30,16 +30,17 @@ from ai_clusters.slurm import config as conf
 from ai_clusters.blocks import validation
 from ai_clusters.blocks.args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs, ProvisioningArgs
 from ai_clusters.slurm.blueprint import blueprint_file
-from ai_clusters.blocks.cluster import cluster_labels, compact_placement, resolve_args, spec_args, ssh_command
+from ai_clusters.blocks.cluster import check_network_attachment, compact_placement, ssh_command
+from ai_clusters.blocks.component import BuildContext, ClusterComponent
+from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import ClusterPath, WorkloadKind
 from ai_clusters.blocks.iam import NODE_ROLES, NodeIdentity, node_service_account
-from ai_clusters.core.nics import check_attachment, family_uses_gpu_nics
+from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.blocks.scripts import startup_script
-from ai_clusters.slurm.layout import NodeSet, RoleMachine, SlurmLayout, resolve_layout
-from ai_clusters.core.spec import Problem, ProvisioningSpec, SpecError
+from ai_clusters.slurm.plan import NodeSet, RoleMachine, SlurmLayout
+from ai_clusters.core.spec import Problem, ProvisioningSpec, ResolvedCluster, SpecError
 from ai_clusters.blocks.storage import ClusterStorage, FilestoreArgs, StorageArgs
 from ai_clusters.blocks.vm import instance_kwargs, template_kwargs
-from ai_clusters.blocks.outputs import register_typed_outputs
 
 CONTROLLER_ROLES = (*NODE_ROLES, "roles/compute.instanceAdmin.v1")  # creates and deletes the compute VMs
 CONFIG_READER_ROLES = ("roles/storage.objectViewer", "roles/storage.legacyBucketReader")
@@ -176,6 +177,8 @@ class SlurmClusterArgs(GpuClusterArgs):
     """Private services access range of the host network (Filestore for /home, Cloud SQL)."""
     slurm: NotRequired[SlurmOptionsArgs]
     """Options of this path."""
+    deployment_name: NotRequired[str]
+    """Name of the deployment the exported Cluster Toolkit blueprint gets (default: the environment); the stack passes its name."""
 
 
 class NodeSetInfo(TypedDict):
@@ -195,7 +198,7 @@ class NodeSetInfo(TypedDict):
 
 # ---- the component ------------------------------------------------------------------------------
 
-class SlurmCluster(pulumi.ComponentResource):
+class SlurmCluster(ClusterComponent):
     """A slurm-gcp v6 cluster: controller, login nodes, node sets in partitions, Filestore /home."""
 
     controller_name: pulumi.Output[str]
@@ -225,26 +228,38 @@ class SlurmCluster(pulumi.ComponentResource):
     validation_job: pulumi.Output[str]
     """An sbatch script for the training partition: the benchmark on every node, NCCL all-reduce across GPUDirect nodes."""
 
-    def __init__(self, name: str, args: SlurmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        found: list[SlurmLayout] = []
-        extra = {"slurm": args.get("slurm") or None, "storage": args.get("storage")}
-        resolved = resolve_args(
-            "SlurmCluster",
-            name,
-            args,
-            ClusterPath.SLURM,
-            extra,
-            extra_checks=lambda r, add: found.extend(filter(None, [resolve_layout(r, add)])),
-        )
-        layout = found[0]
-        attachments = _node_set_attachments(name, layout, args.get("network"), args.get("node_set_networks") or {})
-        super().__init__("ai-clusters:index:SlurmCluster", name, {}, opts)
+    cluster_path = ClusterPath.SLURM
+
+    def __init__(
+        self, name: str, args: SlurmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
+        layout: Optional[SlurmLayout] = resolved.plan
+        network, per_set = args.get("network"), args.get("node_set_networks") or {}
+        if layout is None:  # the layout itself has problems: they are reported
+            return
+        if network is None:
+            add("network", "is required (ClusterNetwork.attachment(family, zone))")
+            return
+        names = [n.name for n in layout.node_sets]
+        for key in per_set:
+            if key not in names:
+                add(f"nodeSetNetworks.{key}", f"is not a node set; node sets: {', '.join(names)}")
+        for ns in layout.node_sets:
+            if ns.shape is not None and family_uses_gpu_nics(ns.shape.family, ns.shape.gpus):
+                key = f"nodeSetNetworks.{ns.name}" if ns.name in per_set else "network"
+                check_network_attachment(f"SlurmCluster '{resolved.name}'", ns.shape, per_set.get(ns.name, network), add, key, f"node set {ns.name}: ")
+
+    def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
+        layout: SlurmLayout = resolved.plan
+        attachments = _node_set_attachments(layout, args["network"], args.get("node_set_networks") or {})
         for caution in layout.cautions(resolved.storage):
             pulumi.log.warn(caution, resource=self)
-        self.resolved, self.layout = resolved, layout
+        self.layout = layout
         self._name = name
-        self._project = args.get("project") or gcp.config.project
+        self._project = self.project
         self._network = args["network"]
         self._child = pulumi.ResourceOptions(parent=self)
         self._stateful = pulumi.ResourceOptions(parent=self, protect=resolved.protect_data, retain_on_delete=resolved.protect_data)
@@ -306,7 +321,7 @@ class SlurmCluster(pulumi.ComponentResource):
         self.config_bucket = self._bucket.name
         self.config_path = self._bucket_path
         self.mount_points = mounts.apply(lambda ms: [m["mount_point"] for m in ms])
-        self.blueprint_path = pulumi.Output.from_input(blueprint_file(pulumi.get_stack(), name))
+        self.blueprint_path = pulumi.Output.from_input(blueprint_file(args.get("deployment_name") or resolved.environment, name))
         self.cleanup_command = pulumi.Output.concat(
             "gcloud compute instances list --project ", project,
             f" --filter='labels.slurm_cluster_name={layout.cluster_name} AND labels.slurm_instance_role=compute'",
@@ -316,7 +331,6 @@ class SlurmCluster(pulumi.ComponentResource):
         self.controller_service_account = self._ids["controller"].email
         self.compute_service_account = self._ids["compute"].email
         self.validation_job = pulumi.Output.from_input(validation_sbatch(resolved, layout))
-        register_typed_outputs(self)
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _config_bucket(self) -> gcp.storage.Bucket:
@@ -604,40 +618,15 @@ def _host_only(network: Any) -> Any:
     return {k: network[k] for k in keep if k in network}
 
 
-def _node_set_attachments(name: str, layout: SlurmLayout, network: Any, per_set: dict) -> dict[str, Any]:
-    """Each node set's NICs, checked against its family now (plain values) or at deployment (Outputs)."""
-    subject = f"SlurmCluster '{name}'"
-    if network is None:
-        raise SpecError([Problem("network", "is required (ClusterNetwork.attachment(family, zone))")], subject)
-    problems = [
-        Problem(f"nodeSetNetworks.{key}", f"is not a node set; node sets: {', '.join(n.name for n in layout.node_sets)}")
-        for key in per_set
-        if key not in {n.name for n in layout.node_sets}
-    ]
+def _node_set_attachments(layout: SlurmLayout, network: Any, per_set: dict) -> dict[str, Any]:
+    """Each node set's NICs: its own attachment, the cluster's (GPU NICs of its family), or the host NIC alone."""
     out: dict[str, Any] = {}
     for ns in layout.node_sets:
         if ns.shape is None or not family_uses_gpu_nics(ns.shape.family, ns.shape.gpus):
             out[ns.name] = _host_only(network)
-            continue
-        key = f"nodeSetNetworks.{ns.name}" if ns.name in per_set else "network"
-        attachment = per_set.get(ns.name, network)
-        out[ns.name] = attachment
-
-        def check(a: dict, ns: NodeSet = ns, key: str = key) -> list[Problem]:
-            return [Problem(key, f"node set {ns.name}: {p}") for p in check_attachment(ns.shape.family, ns.shape.gpus, a)]  # type: ignore[union-attr]
-
-        if isinstance(attachment, pulumi.Output):
-            attachment.apply(lambda a, check=check: _raise(check(a), subject) or a)
         else:
-            problems.extend(check(attachment))
-    if problems:
-        raise SpecError(problems, subject)
+            out[ns.name] = per_set.get(ns.name, network)
     return out
-
-
-def _raise(problems: list[Problem], subject: str) -> None:
-    if problems:
-        raise SpecError(problems, subject)
 
 
 def _one_home(name: str):
@@ -650,37 +639,24 @@ def _one_home(name: str):
     return check
 
 
-def from_spec(cl, network, storage) -> SlurmCluster:
-    """The stack's way in: a resolved cluster, its environment's network and its storage."""
-    args = spec_args(cl)
-    if cl.spec.slurm is not None:
-        args["slurm"] = _options_args(cl.spec.slurm)
-    args["storage"] = cl.storage.model_dump(exclude_none=True)
-    layout = resolve_layout(cl, lambda key, msg: None)  # bad input is reported by SlurmCluster itself
-    args.update(
+def from_resolved(cl: ResolvedCluster, context: BuildContext) -> SlurmCluster:
+    """The program's way in: a cluster it resolved, with its network, storage and deployment."""
+    network, storage = context.network, context.storage
+    layout: SlurmLayout = cl.plan
+    wiring = dict(
+        project=cl.project,
         network={"host_network": network.host_network, "host_subnetwork": network.host_subnetwork},
         node_set_networks={
             ns.name: network.attachment(ns.shape.family.id, cl.zone, ns.shape.gpus)
-            for ns in (layout.gpu_node_sets if layout else [])
+            for ns in layout.gpu_node_sets
             if family_uses_gpu_nics(ns.shape.family, ns.shape.gpus)  # type: ignore[union-attr]
         },
         mounts=storage.mounts,
         bucket=storage.bucket_name,
         private_services_range=network.private_services_range,
     )
-    return SlurmCluster(cl.name, SlurmClusterArgs(**args))
-
-
-def _options_args(options) -> dict:
-    """SlurmOptions as component args (nested provisioning and home back to plain dicts)."""
-    data = options.model_dump(exclude_none=True, exclude={"node_sets", "home"})
-    data["node_sets"] = [
-        {**n.model_dump(exclude_none=True, exclude={"provisioning"}), **({"provisioning": n.provisioning.model_dump(exclude_none=True)} if n.provisioning else {})}
-        for n in options.node_sets
-    ]
-    if options.home is not None:
-        data["home"] = options.home.model_dump(exclude_none=True)
-    return data
+    wiring["deployment_name"] = context.deployment_name
+    return SlurmCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
 
 __all__ = [
@@ -693,5 +669,5 @@ __all__ = [
     "SlurmNodeSetArgs",
     "SlurmOptionsArgs",
     "SlurmPartitionArgs",
-    "from_spec",
+    "from_resolved",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
-from ai_clusters.slurm.layout import NodeSet, Partition, SlurmLayout
+from ai_clusters.slurm.plan import NodeSet, Partition, SlurmLayout
 
 UNIVERSE_DOMAIN = "googleapis.com"
 CONTROL_PORT = "6818"  # slurm_control_host_port as the Toolkit's slurm_files module writes it

@@ -7,34 +7,22 @@ out, the cluster gets one node set of its machine type and one partition holding
 
 These models check shape only (names, references between partitions and node sets, ranges);
 machine types, images and capacity are checked against the catalog when the cluster is built
-(`ai_clusters.slurm.layout`).
+(`ai_clusters.slurm.plan`).
 """
 
 from typing import Any, Optional, Union
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ai_clusters.core.enums import WorkloadKind
 from ai_clusters.core.spec.base import SpecModel
-from ai_clusters.core.spec.errors import problems_from
+from ai_clusters.core.spec.models import FilestoreSpec, ProvisioningSpec
 
 NODE_SET_RE = r"^[a-z][a-z0-9]{0,13}$"  # slurm-gcp keeps letters and digits, at most 14
 PARTITION_RE = r"^[a-z][a-z0-9-]{0,29}$"
 LOGIN_GROUP_RE = r"^[a-z][a-z0-9-]{0,14}$"
 SLURM_CLUSTER_RE = r"^[a-z][-a-z0-9]{0,19}$"  # the controller module's slurm_cluster_name rule
 ConfValue = Union[str, int]
-
-
-def _shared_model(name: str, value: Any) -> Any:
-    """Validate `value` with a model of `.models` (imported late: models imports this module)."""
-    from ai_clusters.core.spec import models
-
-    model = getattr(models, name)
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        found = problems_from(exc, model)
-        raise ValueError("; ".join(p.message if p.path == "(top level)" else str(p) for p in found)) from None
 
 
 class SlurmNodeSetSpec(SpecModel):
@@ -48,7 +36,7 @@ class SlurmNodeSetSpec(SpecModel):
     gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
     static_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes that always run.")
     dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes Slurm creates per job and deletes when idle.")
-    provisioning: Optional[Any] = Field(default=None, description="How capacity is obtained; default: the cluster's (GPU sets) or on-demand.")
+    provisioning: Optional[ProvisioningSpec] = Field(default=None, description="How capacity is obtained; default: the cluster's (GPU sets) or on-demand.")
     workload: Optional[WorkloadKind] = Field(
         default=None, description="What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."
     )
@@ -57,11 +45,6 @@ class SlurmNodeSetSpec(SpecModel):
     boot_disk_gb: Optional[int] = Field(default=None, ge=50, le=65_536)
     placement: Optional[bool] = Field(default=None, description="Compact placement; default: on for GPUDirect sets of more than one node.")
     node_conf: dict[str, ConfValue] = Field(default_factory=dict, description="Slurm NodeName line overrides (CoresPerSocket …).")
-
-    @field_validator("provisioning")
-    @classmethod
-    def _provisioning(cls, value: Any) -> Any:
-        return None if value is None else _shared_model("ProvisioningSpec", value)
 
     @field_validator("node_conf")
     @classmethod
@@ -131,7 +114,7 @@ class SlurmOptions(SpecModel):
     login: SlurmLoginSpec = Field(default_factory=SlurmLoginSpec)
     node_sets: list[SlurmNodeSetSpec] = Field(default_factory=list, description="Node sets; default: one of the cluster's machine type.")
     partitions: list[SlurmPartitionSpec] = Field(default_factory=list, description="Partitions; default: one per node set.")
-    home: Optional[Any] = Field(default=None, description="Filestore for /home when the cluster's storage has none (default ZONAL, 1 TiB).")
+    home: Optional[FilestoreSpec] = Field(default=None, description="Filestore for /home when the cluster's storage has none (default ZONAL, 1 TiB).")
     accounting: Optional[SlurmAccountingSpec] = None
     scripts_dir: Optional[str] = Field(
         default=None, description="Local folder of the slurm-gcp scripts to upload; default: nodes fetch the catalog's pinned release."
@@ -140,15 +123,17 @@ class SlurmOptions(SpecModel):
         default=None, pattern=r"^(https|gs)://\S+$", description="Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror)."
     )
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_at_home(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "mountPoint" not in value and "mount_point" not in value:
+            return {**value, "mountPoint": "/home"}
+        return value
+
     @field_validator("home")
     @classmethod
-    def _home(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, dict) and "mountPoint" not in value and "mount_point" not in value:
-            value = {**value, "mountPoint": "/home"}
-        spec = _shared_model("FilestoreSpec", value)
-        if spec.mount_point != "/home":
+    def _home(cls, spec: Optional[FilestoreSpec]) -> Optional[FilestoreSpec]:
+        if spec is not None and spec.mount_point != "/home":
             raise ValueError(f"the home file system is mounted at /home, not {spec.mount_point}")
         return spec
 

@@ -299,8 +299,7 @@ def write_blueprint(
     from ai_clusters.core.enums import ClusterPath
     from ai_clusters.tooling.plan import PlanInputError, find_project
     from ai_clusters.tooling.plan.engine import read_stack_config
-    from ai_clusters.slurm.layout import resolve_layout
-    from ai_clusters.core.spec import Problem, load_environment
+    from ai_clusters.core.spec import load_environment
 
     try:
         project = find_project(project_dir)
@@ -316,11 +315,7 @@ def write_blueprint(
     if cl.spec.path != ClusterPath.SLURM:
         slurm = [c.name for c in env.clusters if c.spec.path == ClusterPath.SLURM]
         raise fail_input(f"cluster {cluster!r} is on path {cl.spec.path.value!r}; blueprints are for slurm clusters ({', '.join(slurm) or 'none in this stack'})")
-    problems: list = []
-    layout = resolve_layout(cl, lambda key, msg: problems.append(Problem(f"clusters[{index}].{key}", msg)))
-    if layout is None:
-        raise bad_spec(SpecError(problems))
-    text = render(blueprint(cl, layout, env.spec.network))
+    text = render(blueprint(cl, cl.plan, env.spec.network))
     if output is not None and str(output) == "-":
         sys.stdout.write(text)
         return

@@ -44,7 +44,7 @@ from ai_clusters.blocks.network import ClusterNetwork
 from ai_clusters.slurm.component import SlurmCluster
 from ai_clusters.blocks.storage import ClusterStorage
 from ai_clusters.tpu.component import TpuVmCluster
-from ai_clusters.vertex.build import VertexServing, VertexTraining
+from ai_clusters.vertex.component import VertexServing, VertexTraining
 from ai_clusters.vertex.common import VertexArgs
 
 PACKAGE = "ai-clusters"

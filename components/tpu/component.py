@@ -32,13 +32,14 @@ from ai_clusters.core import labels as contract
 from ai_clusters.blocks import validation
 from ai_clusters.blocks.args import ClusterArgs, MountArgs, NetworkAttachmentArgs
 from ai_clusters.core.catalog import catalog
-from ai_clusters.blocks.cluster import cluster_labels, resolve_args, spec_args
+from ai_clusters.blocks.component import BuildContext, ClusterComponent
+from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.blocks.iam import node_service_account
 from ai_clusters.blocks.scripts import environment_block, startup_script
 from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
 from ai_clusters.blocks.vm import METADATA, SCOPES
-from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.tpu.plan import TpuPlan
 
 TPU_METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/attributes"
 
@@ -86,7 +87,7 @@ class TpuVmClusterArgs(ClusterArgs):
     """The cluster's data bucket: the nodes' service account may read and write its objects."""
 
 
-class TpuVmCluster(pulumi.ComponentResource):
+class TpuVmCluster(ClusterComponent):
     """TPU slices as TPU VMs (Cloud TPU API): single-host, multi-host and multislice."""
 
     node_names: pulumi.Output[list[str]]
@@ -114,16 +115,31 @@ class TpuVmCluster(pulumi.ComponentResource):
     validation_job: pulumi.Output[str]
     """Commands that run the benchmark on every worker of every slice (--worker=all)."""
 
-    def __init__(self, name: str, args: TpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = dict(args)
-        resolved = _resolve(name, args)
-        super().__init__("ai-clusters:index:TpuVmCluster", name, {}, opts)
-        self.resolved = resolved
+    cluster_path = ClusterPath.TPU
+
+    def __init__(
+        self, name: str, args: TpuVmClusterArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
+        network = args.get("network")
+        if network is None:
+            add("network", "is required (ClusterNetwork.host_network and host_subnetwork)")
+        elif isinstance(network, dict):
+            if network.get("extra_nics"):
+                add("network.extraNics", "TPU VMs here take the host network only")
+            for key in ("host_network", "host_subnetwork"):
+                if not network.get(key):
+                    add(f"network.{key}", "is required")
+
+    def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
+        plan: TpuPlan = resolved.plan
         sl, spec = resolved.tpu, resolved.spec.tpu
-        assert sl is not None and spec is not None and resolved.runtime_version is not None
+        assert sl is not None and spec is not None
         api = catalog().cloud_tpu(sl.generation.id)
         assert api is not None
-        project = args.get("project") or gcp.config.project
+        project = self.project
         labels = cluster_labels(resolved)
         slice_labels = {**labels, contract.NODES: str(sl.hosts)}
         mounts = pulumi.Output.from_input(args.get("mounts") or [])
@@ -162,7 +178,7 @@ class TpuVmCluster(pulumi.ComponentResource):
                 zone=resolved.zone,
                 project=project,
                 description=_description(resolved, i),
-                runtime_version=resolved.runtime_version,
+                runtime_version=plan.runtime_version,
                 **_accelerator(resolved, api.accelerator_config_type),
                 network_config=host.apply(
                     lambda net: gcp.tpu.V2VmNetworkConfigArgs(
@@ -191,13 +207,12 @@ class TpuVmCluster(pulumi.ComponentResource):
         self.ssh_command = tpu_ssh_command(nodes[0].name, zone, project)
         self.accelerator_type = pulumi.Output.from_input(sl.type.name)
         self.topology = pulumi.Output.from_input(sl.type.topology)
-        self.runtime_version = pulumi.Output.from_input(resolved.runtime_version)
+        self.runtime_version = pulumi.Output.from_input(plan.runtime_version)
         self.chips = pulumi.Output.from_input(resolved.accelerators)
         self.hosts = pulumi.Output.from_input(resolved.nodes)
         self.mount_points = node_mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.service_account = identity.email
         self.validation_job = pulumi.Output.all(project, self.node_names).apply(lambda v: validation.tpu_commands(resolved, v[1], v[0]))
-        register_typed_outputs(self)
 
     def _data_disks(self, name: str, resolved: ResolvedCluster, default_type: str, project: Any, labels: dict) -> list[gcp.compute.Disk]:
         """The cluster's own data disks: protected like every stateful resource unless the environment opts out."""
@@ -231,25 +246,6 @@ def tpu_ssh_command(node: pulumi.Input[str], zone: str, project: pulumi.Input[st
     return pulumi.Output.concat(
         "gcloud compute tpus tpu-vm ssh ", node, f" --zone {zone} --project ", project, " --worker=all --tunnel-through-iap"
     )
-
-
-def _resolve(name: str, args: dict) -> ResolvedCluster:
-    """Validate the args with the stack's own models and checks, before anything is registered."""
-    subject = f"TpuVmCluster '{name}'"
-    raw = args.get("tpu")
-    problems = []
-    if raw is None:
-        problems.append(Problem("tpu", "is required: {type} or {generation, topology}"))
-    network = args.get("network")
-    if network is None:
-        problems.append(Problem("network", "is required (ClusterNetwork.host_network and host_subnetwork)"))
-    elif isinstance(network, dict):
-        if network.get("extra_nics"):
-            problems.append(Problem("network.extraNics", "TPU VMs here take the host network only"))
-        problems.extend(Problem(f"network.{k}", "is required") for k in ("host_network", "host_subnetwork") if not network.get(k))
-    if problems:
-        raise SpecError(problems, subject)
-    return resolve_args("TpuVmCluster", name, args, ClusterPath.TPU, {"tpu": raw})
 
 
 def _accelerator(resolved: ResolvedCluster, config_type: str) -> dict:
@@ -347,16 +343,17 @@ def _extra_script(resolved: ResolvedCluster, index: int, coordinator: Optional[s
     return "".join(parts)
 
 
-def from_spec(cl: ResolvedCluster, network, storage) -> TpuVmCluster:
-    """The stack's way in: a resolved cluster, its environment's network and its storage."""
-    assert cl.spec.tpu is not None
-    args = spec_args(cl)
-    args["tpu"] = cl.spec.tpu.model_dump(exclude_none=True)
-    args["network"] = NetworkAttachmentArgs(host_network=network.host_network, host_subnetwork=network.host_subnetwork)
-    args["mounts"] = storage.mounts
+def from_resolved(cl: ResolvedCluster, context: BuildContext) -> TpuVmCluster:
+    """The program's way in: a cluster it resolved, with its network, storage and deployment."""
+    network, storage = context.network, context.storage
+    wiring = dict(
+        project=cl.project,
+        network=NetworkAttachmentArgs(host_network=network.host_network, host_subnetwork=network.host_subnetwork),
+        mounts=storage.mounts,
+    )
     if cl.storage.bucket.enabled:
-        args["bucket"] = storage.bucket_name
-    return TpuVmCluster(cl.name, TpuVmClusterArgs(**args))
+        wiring["bucket"] = storage.bucket_name
+    return TpuVmCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
 
-__all__ = ["TpuDataDiskArgs", "TpuSliceArgs", "TpuVmCluster", "TpuVmClusterArgs", "from_spec", "tpu_ssh_command"]
+__all__ = ["TpuDataDiskArgs", "TpuSliceArgs", "TpuVmCluster", "TpuVmClusterArgs", "from_resolved", "tpu_ssh_command"]

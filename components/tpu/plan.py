@@ -1,16 +1,16 @@
-"""Checks of a TPU VM path cluster (`path: tpu`) against what the Cloud TPU API and pulumi-gcp offer.
+"""The plan of a TpuVmCluster (`path: tpu`), checked against what the Cloud TPU API and pulumi-gcp offer.
 
-Pure functions: the spec's resolver and the TpuVmCluster component both run them, so a stack and a
-component constructed by hand fail the same way, before anything is registered.
+Pure: the core runs it when the cluster resolves, so a stack and a component constructed by hand
+fail the same way, before anything is registered.
 """
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Optional
 
-from ai_clusters.core.catalog import Catalog, TpuSlice, one_of
-from ai_clusters.core.enums import ProvisioningModel
-from ai_clusters.core.spec.models import ClusterSpec, StorageSpec
-
-Add = Callable[[str, str], None]
+from ai_clusters.core.catalog import Catalog, CatalogError, TpuSlice, catalog, one_of
+from ai_clusters.core.enums import ClusterPath, ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec import ClusterSpec, ResolvedCluster, StorageSpec, workload_storage
+from ai_clusters.core.spec.paths import Add, PathDefinition
 
 FLEX_START_UNSUPPORTED = (
     "flex-start TPUs come only from a queued resource with provisioning model FLEX_START, which pulumi-gcp 10.2.0 cannot "
@@ -68,3 +68,52 @@ def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, 
     if disks > api.max_disks:
         add("tpu.dataDisks", f"{gen.name} VMs take at most {api.max_disks} disks with the boot disk, not {disks}")
     return True
+
+
+@dataclass(frozen=True)
+class TpuPlan:
+    """What the TPU VMs of a cluster run."""
+
+    runtime_version: str
+    """The TPU VM runtime (software version) of every node."""
+
+
+def plan_tpu_vms(resolved: ResolvedCluster, add: Add, cat: Optional[Catalog] = None) -> Optional[TpuPlan]:
+    """Check a TPU VM cluster against the Cloud TPU API and decide its runtime version."""
+    cat = cat or catalog()
+    cl, sl = resolved.spec, resolved.tpu
+    if cl.tpu is None or sl is None:
+        add("tpu", "is required: {type} or {generation, topology}")
+        return None
+    if not check_tpu_vm(add, cl, sl, resolved.storage, cat):
+        return None
+    gen = sl.generation
+    allowed = cat.tpu_runtimes(gen.id)
+    wanted = cl.tpu.runtime_version
+    if wanted is not None:
+        if wanted not in allowed:
+            other = next((g.name for g in cat.tpu_generations.values() if wanted in cat.tpu_runtimes(g.id)), None)
+            why = f"is a runtime of {other}" if other else "is not a known runtime"
+            add("tpu.runtimeVersion", f"{wanted!r} {why}, not of {gen.name}; allowed: {one_of(allowed)}")
+            return None
+        return TpuPlan(runtime_version=wanted)
+    try:
+        return TpuPlan(runtime_version=cat.tpu_runtime(gen.id, resolved.framework.value))
+    except CatalogError as exc:
+        add("framework", str(exc))
+        return None
+
+
+def tpu_vm_storage(kind: WorkloadKind) -> StorageSpec:
+    """TPU VMs serve models from the bucket; otherwise the workload's storage."""
+    return StorageSpec() if kind == WorkloadKind.INFERENCE else workload_storage(kind)
+
+
+PATH = PathDefinition(
+    path=ClusterPath.TPU,
+    plan=plan_tpu_vms,
+    component="ai_clusters.tpu.component:from_resolved",
+    default_storage=tpu_vm_storage,
+)
+
+__all__ = ["FLEX_START_UNSUPPORTED", "PATH", "TpuPlan", "check_tpu_vm", "plan_tpu_vms", "tpu_vm_storage", "vm_count"]

@@ -1,7 +1,7 @@
 """What VertexTraining and VertexServing share: their options and args, validation, identity, private networking.
 
 Both validate their args with the stack's own models and the catalog's Vertex AI facts before
-anything is registered (`resolve_vertex`), run their workloads as a dedicated service account, let
+anything is registered (the core runs `ai_clusters.vertex.plan`), run their workloads as a dedicated service account, let
 Vertex AI's own service agent do only what its docs require (CMEK, PSC interface, acting as the
 serving account), and reach the cluster's VPC privately: VPC peering through the ClusterNetwork's
 private services access range, or Private Service Connect.
@@ -17,20 +17,14 @@ from typing_extensions import NotRequired
 
 from ai_clusters.blocks import validation
 from ai_clusters.blocks.args import GpuClusterArgs
-from ai_clusters.blocks.cluster import cluster_labels, resolve_args
-from ai_clusters.core.enums import ClusterPath
+from ai_clusters.blocks.component import ClusterComponent
 from ai_clusters.blocks.iam import NodeIdentity, node_service_account
-from ai_clusters.core.spec import ResolvedCluster
-from ai_clusters.vertex.options import (
-    AutoscalingMetric,
-    VertexEndpoint,
-    VertexMode,
-    VertexNetworking,
-    VertexOptions,
-    VertexPlan,
-    networking_of,
-    plan_vertex,
-)
+from ai_clusters.core.enums import ClusterPath
+from ai_clusters.core.labels import cluster_labels
+from ai_clusters.core.naming import last_segment
+from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
+from ai_clusters.vertex.options import AutoscalingMetric, VertexEndpoint, VertexMode, VertexNetworking, VertexOptions
+from ai_clusters.vertex.plan import VertexPlan, networking_of
 
 KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"  # the service agent, on the CMEK key
 PSC_INTERFACE_ROLE = "roles/compute.networkAdmin"  # the service agent, where the network attachment lives
@@ -106,21 +100,6 @@ class VertexArgs(GpuClusterArgs):
     """Options of this path."""
 
 
-def resolve_vertex(component: str, name: str, args: dict, mode: VertexMode) -> tuple[ResolvedCluster, VertexPlan]:
-    """Validate the args like a stack's cluster, then against Vertex AI's facts; one SpecError names every bad key."""
-    options = args.get("vertex") or {}
-    found: dict[str, VertexPlan] = {}
-
-    def checks(resolved: ResolvedCluster, add) -> None:
-        plan = plan_vertex(resolved, mode, add)
-        _wiring_problems(args, resolved.spec.vertex or VertexOptions(), mode, add)
-        if plan is not None:
-            found["plan"] = plan
-
-    resolved = resolve_args(component, name, args, ClusterPath.VERTEX, {"vertex": options or None}, extra_checks=checks)
-    return resolved, found["plan"]
-
-
 def _wiring_problems(args: dict, options: VertexOptions, mode: VertexMode, add) -> None:
     networking, _ = networking_of(options, mode)
     # Peering names the VPC; serving over PSC creates its endpoint in it; a new PSC interface needs a subnet in it.
@@ -133,7 +112,7 @@ def _wiring_problems(args: dict, options: VertexOptions, mode: VertexMode, add) 
                 add("vertex.pscInterfaceCidr", f"{options.psc_interface_cidr} overlaps {used}, already used in the VPC")
 
 
-class VertexCluster(pulumi.ComponentResource):
+class VertexCluster(ClusterComponent):
     """What both Vertex AI components are: args checked before anything is registered, a project, a machine spec."""
 
     service_account: pulumi.Output[str]
@@ -145,13 +124,33 @@ class VertexCluster(pulumi.ComponentResource):
     validation_job: pulumi.Output[str]
     """A Vertex AI custom job spec (--config) that runs the benchmark on one accelerator replica (training: on the persistent resource)."""
 
-    def __init__(self, component: str, mode: VertexMode, name: str, args: dict, opts: Optional[pulumi.ResourceOptions]):
-        self.args = dict(args)
-        self.resolved, self.plan = resolve_vertex(component, name, self.args, mode)
-        super().__init__(f"ai-clusters:index:{component}", name, {}, opts)
-        self.project: pulumi.Input[str] = self.args.get("project") or gcp.config.project
+    cluster_path = ClusterPath.VERTEX
+    mode = VertexMode.TRAINING  # each subclass builds one mode
+
+    def prepare_args(self, args: dict) -> dict:
+        """The component's mode is the cluster's: a `vertex.mode` given must agree with it."""
+        options = dict(args.get("vertex") or {})
+        given = options.get("mode")
+        if given is not None and VertexMode(given) != self.mode:
+            raise SpecError([Problem("vertex.mode", f"this component builds {self.mode.value} clusters, not {VertexMode(given).value}")])
+        return {**args, "vertex": {**options, "mode": self.mode}}
+
+    def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
+        plan: Optional[VertexPlan] = resolved.plan
+        if plan is not None and plan.mode != self.mode:
+            add("vertex.mode", f"{type(self).__name__} builds {self.mode.value} clusters; this cluster is a {plan.mode.value} cluster")
+            return
+        _wiring_problems(args, resolved.options or VertexOptions(), self.mode, add)
+
+    def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
+        self.args, self.plan = args, resolved.plan
         self.machine_type = pulumi.Output.from_input(self.plan.machine.machine_type)
         self.accelerator_type = pulumi.Output.from_input(self.plan.machine.accelerator or "")
+        self.build_mode(name, resolved, self.plan, args)
+
+    def build_mode(self, name: str, resolved: ResolvedCluster, plan: VertexPlan, args: dict) -> None:
+        """Create the persistent resource (training) or the endpoint (serving)."""
+        raise NotImplementedError
 
     def validation(self, account: pulumi.Input[str], persistent_resource_id: Optional[str] = None, network=None, attachment=None) -> pulumi.Output[str]:
         """The benchmark as a custom job on this cluster's accelerator machine spec."""
@@ -181,7 +180,7 @@ def vertex_labels(resolved: ResolvedCluster, plan: VertexPlan) -> dict[str, str]
 
 def network_path(network: pulumi.Input[str], project_number: pulumi.Input[str]) -> pulumi.Output[str]:
     """projects/NUMBER/global/networks/NAME: Vertex AI names the peered VPC by project number."""
-    return pulumi.Output.all(network, project_number).apply(lambda v: f"projects/{v[1]}/global/networks/{str(v[0]).rstrip('/').rsplit('/', 1)[-1]}")
+    return pulumi.Output.all(network, project_number).apply(lambda v: f"projects/{v[1]}/global/networks/{last_segment(v[0])}")
 
 
 @dataclass
@@ -259,7 +258,6 @@ __all__ = [
     "VertexOptionsArgs",
     "VertexPoolArgs",
     "network_path",
-    "resolve_vertex",
     "resource_id",
     "vertex_labels",
     "workload_identity",

@@ -19,6 +19,7 @@ import pulumi_gcp as gcp
 
 from ai_clusters.core import labels as contract
 from ai_clusters.vertex.options import VertexEndpoint, VertexMode
+from ai_clusters.vertex.plan import VertexPlan
 from ai_clusters.vertex.common import (
     WORKLOAD_ROLES,
     ServiceAgent,
@@ -29,7 +30,7 @@ from ai_clusters.vertex.common import (
     vertex_labels,
     workload_identity,
 )
-from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.core.spec import ResolvedCluster
 
 ARTIFACTS_ROLE = "roles/storage.objectViewer"  # read model artifacts from the cluster's bucket only
 
@@ -56,9 +57,15 @@ class VertexServing(VertexCluster):
     max_replicas: pulumi.Output[int]
     """Most replicas autoscaling adds."""
 
-    def __init__(self, name: str, args: VertexServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("VertexServing", VertexMode.SERVING, name, args, opts)
-        args, resolved, plan, project = self.args, self.resolved, self.plan, self.project
+    mode = VertexMode.SERVING
+
+    def __init__(
+        self, name: str, args: VertexServingArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def build_mode(self, name: str, resolved: ResolvedCluster, plan: VertexPlan, args: dict) -> None:
+        project = self.project
         region = resolved.region
         m = plan.machine
 
@@ -130,7 +137,6 @@ class VertexServing(VertexCluster):
         # A deployment resource pool runs models, not jobs: the benchmark runs as a serverless custom job
         # on the same machine spec.
         self.validation_job = self.validation(identity.email)
-        register_typed_outputs(self)
 
 
 def _psc_address(config) -> str:

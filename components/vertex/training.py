@@ -16,7 +16,8 @@ import pulumi_gcp as gcp
 import yaml
 
 from ai_clusters.core import labels as contract
-from ai_clusters.vertex.options import VertexMode, VertexNetworking, VertexPlan, VertexPool
+from ai_clusters.vertex.options import VertexMode, VertexNetworking
+from ai_clusters.vertex.plan import VertexPlan, VertexPool
 from ai_clusters.vertex.common import (
     WORKLOAD_ROLES,
     ServiceAgent,
@@ -27,7 +28,7 @@ from ai_clusters.vertex.common import (
     vertex_labels,
     workload_identity,
 )
-from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.core.spec import ResolvedCluster
 
 TENSORBOARD_ROLE = "roles/aiplatform.user"  # writing to a Vertex AI TensorBoard (Vertex AI TensorBoard setup)
 STAGING_ROLE = "roles/storage.objectUser"  # read data, write checkpoints and TensorBoard logs, in the cluster's bucket only
@@ -55,9 +56,15 @@ class VertexTraining(VertexCluster):
     replica_count: pulumi.Output[int]
     """Replicas the accelerator pool starts with."""
 
-    def __init__(self, name: str, args: VertexTrainingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("VertexTraining", VertexMode.TRAINING, name, args, opts)
-        args, resolved, plan, project = self.args, self.resolved, self.plan, self.project
+    mode = VertexMode.TRAINING
+
+    def __init__(
+        self, name: str, args: VertexTrainingArgs, opts: Optional[pulumi.ResourceOptions] = None, *, resolved: Optional[ResolvedCluster] = None
+    ):
+        super().__init__(name, args, opts, resolved=resolved)
+
+    def build_mode(self, name: str, resolved: ResolvedCluster, plan: VertexPlan, args: dict) -> None:
+        project = self.project
         region = resolved.region
         labels = vertex_labels(resolved, plan)
         bucket = args.get("bucket")
@@ -127,7 +134,6 @@ class VertexTraining(VertexCluster):
         self.replica_count = pulumi.Output.from_input(plan.pools[0].replicas)
         self.validation_job = self.validation(identity.email, pr_id, network, attachment)
         self.cluster = cluster
-        register_typed_outputs(self)
 
     def _attachment(self, name: str, environment: str, region: str, project, network, plan: VertexPlan) -> pulumi.Output[str]:
         """A subnet and a network attachment for the PSC interface, accepting Vertex AI automatically (as documented)."""

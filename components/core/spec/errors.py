@@ -32,9 +32,10 @@ class Problem:
 class SpecError(ValueError):
     """Bad input: one or more problems, each with its key path. Nothing has been created."""
 
-    def __init__(self, problems: Iterable[Problem], subject: str = ""):
+    def __init__(self, problems: Iterable[Problem], subject: str = "", partial: Any = None):
         self.problems = list(problems)
         self.subject = subject
+        self.partial = partial  # the cluster as far as it resolved when its path's plan step found the problems
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -111,3 +112,11 @@ def problems_from(exc: ValidationError, model: Any = None, prefix: Loc = ()) -> 
             seen.add((path, message))
             problems.append(Problem(path, message))
     return problems
+
+
+def parse_model(model: Any, data: Any, prefix: Loc = ()) -> Any:
+    """Validate `data` as `model`; SpecError with one problem per bad key, named by key path under `prefix`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(problems_from(exc, model, prefix)) from None

@@ -14,11 +14,10 @@ from pydantic.alias_generators import to_camel
 
 from ai_clusters.core.enums import ClusterPath, Framework, HpcOffload, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec.base import SpecModel
-from ai_clusters.compute_engine.options import ComputeEngineOptions
-from ai_clusters.gke.options import GkeOptions
-from ai_clusters.slurm.options import SlurmOptions
 from ai_clusters.core.spec.tpu import TpuSpec
-from ai_clusters.vertex.options import VertexOptions
+
+PathOptions = Optional[dict[str, Any]]
+"""A path's options block, checked by the path's own options model when the cluster resolves (key paths kept)."""
 
 NAME_RE = r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$"
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -187,10 +186,10 @@ class ClusterSpec(SpecModel):
     framework: Optional[Framework] = None
     storage: Optional[StorageSpec] = None
     labels: dict[str, str] = Field(default_factory=dict)
-    compute_engine: Optional[ComputeEngineOptions] = None
-    gke: Optional[GkeOptions] = None
-    slurm: Optional[SlurmOptions] = None
-    vertex: Optional[VertexOptions] = None
+    compute_engine: PathOptions = Field(default=None, description="Options of path compute-engine.")
+    gke: PathOptions = Field(default=None, description="Options of path gke.")
+    slurm: PathOptions = Field(default=None, description="Options of path slurm.")
+    vertex: PathOptions = Field(default=None, description="Options of path vertex.")
 
     @field_validator("labels")
     @classmethod

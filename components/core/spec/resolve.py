@@ -1,26 +1,30 @@
-"""Checks of a parsed spec against the catalog, and the defaults resolved from it.
+"""Resolution: a parsed cluster spec checked against the catalog, its defaults decided, its path planned.
 
 A cluster comes out of here as a `ResolvedCluster`: its zone, node count, node shape (GPU) or slice
-(TPU), runtime version, framework and storage are all decided, so the components only build.
-Every problem found is collected and reported together, each with its key path.
+(TPU), framework and storage are decided, its path's options are parsed and its path's pure plan
+step has run (`resolved.plan`), so a component only builds. Every problem found is collected and
+reported together, each with its key path; nothing of a path is special-cased here: each path brings
+its own checks through its `PathDefinition`.
 """
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
 
+from pydantic.alias_generators import to_camel
+
+from ai_clusters.core.advisor import choose_shape
 from ai_clusters.core.catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
-from ai_clusters.core.enums import ClusterPath, Framework, ProvisioningModel, WorkloadKind
-from ai_clusters.core.spec.errors import Problem, SpecError
-from ai_clusters.tpu.plan import check_tpu_vm
-from ai_clusters.core.spec.models import ClusterSpec, EnvironmentSpec, FilestoreSpec, HyperdiskMlSpec, LustreSpec, StorageSpec
-
-TPU_PATHS = (ClusterPath.TPU,)
+from ai_clusters.core.enums import Framework, ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
+from ai_clusters.core.spec.models import ClusterSpec, EnvironmentSpec, StorageSpec
+from ai_clusters.core.spec.paths import PathDefinition, path_definition
+from ai_clusters.core.spec.storage import check_storage, default_storage
 
 
 @dataclass(frozen=True)
 class ResolvedCluster:
-    """A cluster spec with every default decided and every fact checked against the catalog."""
+    """A cluster spec with every default decided, every fact checked against the catalog, and its path's plan."""
 
     spec: ClusterSpec
     environment: str
@@ -34,8 +38,11 @@ class ResolvedCluster:
     protect_data: bool
     shape: Optional[NodeShape] = None
     tpu: Optional[TpuSlice] = None
-    runtime_version: Optional[str] = None
     chosen_by_advisor: bool = False
+    options: Any = None
+    """The path's options, parsed (its options model with every default)."""
+    plan: Any = None
+    """What the path's pure plan step decided (GKE: the node pools; Slurm: the layout …)."""
 
     @property
     def name(self) -> str:
@@ -60,6 +67,14 @@ class ResolvedCluster:
     def provisioning(self) -> ProvisioningModel:
         return self.spec.provisioning.model
 
+    @property
+    def node_shapes(self) -> list[NodeShape]:
+        """The GPU shapes of the cluster's nodes (a Slurm cluster's node sets may mix families)."""
+        own = path_definition(self.spec.path).node_shapes
+        if own is not None:
+            return own(self)
+        return [self.shape] if self.shape is not None else []
+
 
 @dataclass
 class ResolvedEnvironment:
@@ -75,6 +90,10 @@ class _Collector:
     def add(self, key: str, message: str) -> None:
         path = f"{self.prefix}.{key}" if self.prefix and key else (self.prefix or key)
         self.problems.append(Problem(path, message))
+
+    def extend(self, problems: list[Problem]) -> None:
+        for p in problems:
+            self.add(p.path, p.message)
 
 
 def _zone_choice(
@@ -122,67 +141,37 @@ def _gpu_shape(out: _Collector, cl: ClusterSpec, cat: Catalog) -> Optional[NodeS
         return None
 
 
-def default_storage(kind: WorkloadKind, path: ClusterPath) -> StorageSpec:
-    """Storage when a cluster gives none: what Google's AI storage guidance suggests per workload."""
-    if path in (ClusterPath.VERTEX,):
-        return StorageSpec()
-    if kind == WorkloadKind.PRETRAINING:
-        return StorageSpec(lustre=LustreSpec())
-    if kind in (WorkloadKind.FINETUNING, WorkloadKind.HPC):
-        return StorageSpec(filestore=FilestoreSpec())
-    if kind == WorkloadKind.INFERENCE and path != ClusterPath.TPU:
-        return StorageSpec(hyperdisk_ml=HyperdiskMlSpec())
-    return StorageSpec()
+def _path_options(out: _Collector, definition: PathDefinition, cl: ClusterSpec) -> Any:
+    """The path's options block parsed with the path's own model (its default when the cluster gives none)."""
+    if definition.options_model is None or definition.options_key is None:
+        return None
+    raw = definition.options_of(cl)
+    try:
+        return parse_model(definition.options_model, raw if raw is not None else {}, (to_camel(definition.options_key),))
+    except SpecError as exc:
+        out.extend(exc.problems)
+        return None
 
 
-def _fits(ranges, gib: int) -> bool:
-    return any(r.allows(gib) for r in ranges)
-
-
-def _ranges(ranges) -> str:
-    return " or ".join(str(r) for r in ranges)
-
-
-def check_storage(add: Callable[[str, str], None], storage: StorageSpec, zone: str, cat: Catalog) -> None:
-    """Check storage choices against the catalog's tiers, capacities, steps and zones."""
-    facts = cat.data.storage
-    if storage.filestore is not None:
-        fs = storage.filestore
-        tiers = {t.tier: t for t in facts.filestore_tiers}
-        tier = tiers.get(fs.tier)
-        if tier is None:
-            add("storage.filestore.tier", f"{fs.tier!r} is not one of {', '.join(tiers)}")
-        elif not _fits(tier.ranges, fs.capacity_gb):
-            add("storage.filestore.capacityGb", f"{fs.tier} takes {_ranges(tier.ranges)}, not {fs.capacity_gb}")
-    if storage.lustre is not None:
-        lu = storage.lustre
-        tiers = {t.mbps_per_tib: t for t in facts.lustre.throughput_tiers}
-        tier = tiers.get(lu.throughput_mbps_per_tib)
-        if tier is None:
-            add("storage.lustre.throughputMbpsPerTib", f"{lu.throughput_mbps_per_tib} is not one of {', '.join(map(str, tiers))}")
-        elif not _fits(tier.ranges, lu.capacity_gb):
-            add("storage.lustre.capacityGb", f"at {tier.mbps_per_tib} MB/s per TiB Lustre takes {_ranges(tier.ranges)}, not {lu.capacity_gb}")
-        if facts.lustre.zones_complete and zone not in facts.lustre.zones:
-            add("storage.lustre", f"Managed Lustre is not offered in {zone}; offered in: {one_of(facts.lustre.zones)}")
-    if storage.parallelstore is not None:
-        ps, pf = storage.parallelstore, facts.parallelstore
-        if not _fits(pf.ranges, ps.capacity_gb):
-            add("storage.parallelstore.capacityGb", f"Parallelstore takes {_ranges(pf.ranges)}, not {ps.capacity_gb}")
-        if ps.deployment_type not in pf.deployment_types:
-            add("storage.parallelstore.deploymentType", f"{ps.deployment_type!r} is not one of {', '.join(pf.deployment_types)}")
-        if pf.zones and zone not in pf.zones:
-            add("storage.parallelstore", f"Parallelstore is not offered in {zone}; offered in: {one_of(pf.zones)}")
-    if storage.hyperdisk_ml is not None:
-        hd, hf = storage.hyperdisk_ml, facts.hyperdisk_ml
-        if not hf.min_gib <= hd.size_gb <= hf.max_gib:
-            add("storage.hyperdiskMl.sizeGb", f"Hyperdisk ML takes {hf.min_gib}-{hf.max_gib} GiB, not {hd.size_gb}")
-        low = hf.min_throughput_mibps or 1
-        if hd.throughput_mibps is not None and not low <= hd.throughput_mibps <= hf.max_throughput_mibps:
-            add("storage.hyperdiskMl.throughputMibps", f"Hyperdisk ML takes {low}-{hf.max_throughput_mibps} MiB/s, not {hd.throughput_mibps}")
-    cs = facts.cloud_storage
-    days = storage.bucket.soft_delete_days
-    if days and not cs.soft_delete_min_days <= days <= cs.soft_delete_max_days:
-        add("storage.bucket.softDeleteDays", f"soft delete keeps {cs.soft_delete_min_days}-{cs.soft_delete_max_days} days (0 turns it off), not {days}")
+def _tpu_slice(out: _Collector, cl: ClusterSpec, cat: Catalog) -> Optional[TpuSlice]:
+    t = cl.tpu
+    assert t is not None
+    try:
+        if t.type is not None:
+            found = cat.tpu_slice(t.type)
+            if t.generation is not None and t.generation != found.generation.id:
+                out.add("tpu.generation", f"{t.type} is {found.generation.name} ({found.generation.id}), not {t.generation}")
+                return None
+            if t.topology is not None and t.topology != found.type.topology:
+                out.add("tpu.topology", f"{t.type} has topology {found.type.topology}, not {t.topology}")
+                return None
+            return found
+        assert t.generation is not None and t.topology is not None
+        return cat.tpu_slice_for(t.generation, t.topology)
+    except CatalogError as exc:
+        key = "tpu.type" if t.type else ("tpu.generation" if "generation" in str(exc) else "tpu.topology")
+        out.add(key, str(exc))
+        return None
 
 
 def resolve_cluster(
@@ -196,78 +185,51 @@ def resolve_cluster(
     protect_data: bool = True,
     prefix: str = "",
     cat: Optional[Catalog] = None,
-    extra_checks: Optional[Callable[[ResolvedCluster, Callable[[str, str], None]], None]] = None,
 ) -> ResolvedCluster:
-    """Check one cluster against the catalog and decide its defaults; SpecError lists every problem."""
+    """Check one cluster against the catalog, decide its defaults and run its path's plan step.
+
+    SpecError lists every problem, each named by its key path under `prefix`.
+    """
     cat = cat or catalog()
     out = _Collector(prefix)
+    definition = path_definition(cl.path)
+    options = _path_options(out, definition, cl)
+    options_failed = bool(out.problems)
+    if definition.prepare is not None and options is not None:
+        cl = definition.prepare(cl, options, out.add)
+    early = len(out.problems)  # the options' own problems: reported with the rest, the plan still runs when it can
     shape: Optional[NodeShape] = None
     tpu: Optional[TpuSlice] = None
-    runtime: Optional[str] = None
     zone: Optional[str] = None
     nodes = cl.nodes
     by_advisor = False
     framework = cl.framework
 
     if cl.tpu is not None:
-        t = cl.tpu
-        try:
-            if t.type is not None:
-                tpu = cat.tpu_slice(t.type)
-                if t.generation is not None and t.generation != tpu.generation.id:
-                    out.add("tpu.generation", f"{t.type} is {tpu.generation.name} ({tpu.generation.id}), not {t.generation}")
-                    tpu = None
-                elif t.topology is not None and t.topology != tpu.type.topology:
-                    out.add("tpu.topology", f"{t.type} has topology {tpu.type.topology}, not {t.topology}")
-                    tpu = None
-            else:
-                assert t.generation is not None and t.topology is not None
-                tpu = cat.tpu_slice_for(t.generation, t.topology)
-        except CatalogError as exc:
-            key = "tpu.type" if t.type else ("tpu.generation" if "generation" in str(exc) else "tpu.topology")
-            out.add(key, str(exc))
+        tpu = _tpu_slice(out, cl, cat)
         if tpu is not None:
             gen = tpu.generation
             framework = framework or Framework.JAX
-            on_cloud_tpu_api = True  # TPU VMs need a runtime of the Cloud TPU API; TPU7x has none (GKE only)
-            if cl.path == ClusterPath.TPU:
-                storage_wanted = cl.storage or default_storage(cl.workload.kind, cl.path)
-                on_cloud_tpu_api = check_tpu_vm(out.add, cl, tpu, storage_wanted, cat)
-            else:
-                for key in t.vm_only_keys:
-                    out.add(f"tpu.{key}", "applies to path 'tpu' (TPU VMs) only")
-            allowed = cat.tpu_runtimes(gen.id)
-            if on_cloud_tpu_api and t.runtime_version is not None:
-                if t.runtime_version not in allowed:
-                    other = next((g.name for g in cat.tpu_generations.values() if t.runtime_version in cat.tpu_runtimes(g.id)), None)
-                    why = f"is a runtime of {other}" if other else "is not a known runtime"
-                    out.add("tpu.runtimeVersion", f"{t.runtime_version!r} {why}, not of {gen.name}; allowed: {one_of(allowed)}")
-                runtime = t.runtime_version
-            elif on_cloud_tpu_api:
-                try:
-                    runtime = cat.tpu_runtime(gen.id, framework.value)
-                except CatalogError as exc:
-                    out.add("framework", str(exc))
             zone = _zone_choice(out, gen.name, gen.zones, cl.zone, zones, region)
             if cl.provisioning.model not in gen.provisioning:
                 out.add(
                     "provisioning.model",
                     f"{gen.name} cannot be had {cl.provisioning.model.value}; allowed: {one_of(p.value for p in gen.provisioning)}",
                 )
-            if nodes is not None and nodes != tpu.hosts * t.slices:
-                out.add("nodes", f"{tpu.type.name} x {t.slices} slice(s) runs on {tpu.hosts * t.slices} hosts, not {nodes}")
-            nodes = tpu.hosts * t.slices
+            slices = cl.tpu.slices
+            if nodes is not None and nodes != tpu.hosts * slices:
+                out.add("nodes", f"{tpu.type.name} x {slices} slice(s) runs on {tpu.hosts * slices} hosts, not {nodes}")
+            nodes = tpu.hosts * slices
     else:
         framework = framework or Framework.PYTORCH
         if cl.machine_type is None:
-            from ai_clusters.core.advisor import choose_shape
-
+            accepts = definition.accepts
             cand, ranking = choose_shape(
                 cl.workload,
                 region=region,
                 zones=[cl.zone] if cl.zone else zones,
                 provisioning=cl.provisioning.model,
-                require_vertex=cl.path == ClusterPath.VERTEX,
+                accept=(lambda s: accepts(s, cl.workload.kind)) if accepts else None,
                 cat=cat,
             )
             if cand is None:
@@ -281,15 +243,12 @@ def resolve_cluster(
         if shape is not None:
             fam = shape.family
             zone = _zone_choice(out, f"{shape.machine_type} ({fam.name})", fam.zones, cl.zone, zones, region)
-            # Vertex AI obtains capacity its own way; its path checks provisioning (spec.vertex.plan_vertex).
-            if cl.path != ClusterPath.VERTEX and cl.provisioning.model not in shape.provisioning:
+            if not definition.own_capacity and cl.provisioning.model not in shape.provisioning:
                 out.add(
                     "provisioning.model",
                     f"{shape.machine_type} cannot be had {cl.provisioning.model.value}; allowed: "
                     f"{one_of(p.value for p in shape.provisioning)}",
                 )
-            if cl.path == ClusterPath.VERTEX and not fam.gpu.vertex:
-                out.add("machineType", f"Vertex AI does not offer {fam.gpu.model}")
             nodes = nodes or max(1, math.ceil(cl.workload.accelerators / shape.gpus))
             limit = fam.max_placement_group_vms
             if limit and nodes > limit and cl.workload.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING):
@@ -299,7 +258,7 @@ def resolve_cluster(
     if zone is not None:
         check_storage(out.add, storage, zone, cat)
 
-    if out.problems:
+    if options_failed or len(out.problems) > early:
         raise SpecError(out.problems)
     assert zone is not None and nodes is not None and framework is not None
     resolved = ResolvedCluster(
@@ -315,14 +274,13 @@ def resolve_cluster(
         protect_data=protect_data,
         shape=shape,
         tpu=tpu,
-        runtime_version=runtime,
         chosen_by_advisor=by_advisor,
+        options=options,
     )
-    if extra_checks is not None:
-        extra_checks(resolved, out.add)
-        if out.problems:
-            raise SpecError(out.problems)
-    return resolved
+    plan = definition.plan(resolved, out.add)
+    if out.problems:
+        raise SpecError(out.problems, partial=resolved)
+    return replace(resolved, plan=plan)
 
 
 def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> ResolvedEnvironment:
@@ -358,3 +316,6 @@ def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> 
     if problems:
         raise SpecError(problems)
     return resolved
+
+
+__all__ = ["ResolvedCluster", "ResolvedEnvironment", "resolve_cluster", "resolve_environment"]

@@ -21,6 +21,7 @@ from typing import Optional
 from ai_clusters.core.catalog import Catalog, catalog, one_of
 from ai_clusters.core.spec.errors import Problem, SpecError
 from ai_clusters.tooling.benchmark.results import LOCAL, Host, Machine, MachineSource
+from ai_clusters.core.naming import last_segment
 
 METADATA_HOST = "metadata.google.internal"
 METADATA_ENV = ("GCE_METADATA_HOST", "GCE_METADATA_IP")
@@ -101,8 +102,8 @@ def machine_from_metadata(timeout: float = 2.0) -> Machine:
     if not machine_type:
         raise MetadataError(f"the metadata server at {host} has no instance/machine-type")
     return Machine(
-        machine_type=machine_type.rsplit("/", 1)[-1],
-        zone=zone.rsplit("/", 1)[-1] if zone else None,
+        machine_type=last_segment(machine_type),
+        zone=last_segment(zone) if zone else None,
         tpu_type=tpu_type or None,
         source=MachineSource.METADATA,
     )

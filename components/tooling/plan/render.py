@@ -10,6 +10,7 @@ from rich.tree import Tree
 from ai_clusters.core import labels as contract
 from ai_clusters.tooling.plan import Plan, json_safe
 from ai_clusters.tooling.plan.mocks import Registration
+from ai_clusters.core.naming import last_segment
 
 KEY_INPUTS = (
     "machineType",
@@ -45,7 +46,7 @@ def summary(r: Registration) -> str:
         if value not in (None, "", [], {}) and not isinstance(value, (dict, list)):
             parts.append(f"{key}={_short(value)}")
     if x.get("networkProfile"):
-        parts.append(f"profile={str(x['networkProfile']).rsplit('/', 1)[-1]}")
+        parts.append(f"profile={last_segment(x['networkProfile'])}")
     nics = x.get("networkInterfaces")
     if nics:
         kinds = [n.get("nicType", "?") for n in nics]
@@ -75,7 +76,7 @@ def summary(r: Registration) -> str:
 def _short(value: Any) -> str:
     text = str(json_safe(value))
     if text.startswith("https://www.googleapis.com/"):
-        text = text.rsplit("/", 1)[-1]
+        text = last_segment(text)
     return text if len(text) <= 48 else text[:45] + "..."
 
 

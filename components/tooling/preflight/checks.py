@@ -16,14 +16,11 @@ from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, StackDeman
 from ai_clusters.tooling.preflight.model import Check, CheckKind, Status
 from ai_clusters.tooling.preflight.problems import ApiProblem, ProblemKind
 from ai_clusters.tooling.preflight.quotas import QuotaReading, cloud_quota, compute_metric
+from ai_clusters.core.naming import last_segment
 
 K = TypeVar("K")
 D = TypeVar("D")
 Answers = dict[Lookup, Any]
-
-
-def _last(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _elsewhere(offered: Iterable[str], zone: str) -> str:
@@ -105,11 +102,11 @@ def accelerator_checks(demand: StackDemand, answers: Answers) -> list[Check]:
 
 def _reservation_misfit(res: Any, m: MachineDemand) -> Optional[str]:
     props = res.specific_reservation.instance_properties
-    reserved = _last(props.machine_type) if props.machine_type else ""
+    reserved = last_segment(props.machine_type) if props.machine_type else ""
     if reserved != m.machine_type:
         return f"reservation {res.name} reserves {reserved or 'no machine type'}, the cluster uses {m.machine_type}"
     if m.attached and m.shape is not None:
-        accs = {(_last(a.accelerator_type), int(a.accelerator_count)) for a in props.guest_accelerators}
+        accs = {(last_segment(a.accelerator_type), int(a.accelerator_count)) for a in props.guest_accelerators}
         if (m.gpu, m.shape.gpus) not in accs:
             held = ", ".join(f"{n} x {t}" for t, n in sorted(accs)) or "no GPUs"
             return f"reservation {res.name} reserves {held}, the cluster attaches {m.shape.gpus} x {m.gpu}"
@@ -279,10 +276,10 @@ def _tpu_listing(t: TpuDemand, kind: CheckKind, method: Method, answers: Answers
 
 def _tpu_type(t: TpuDemand, listing: list) -> Check:
     kind, acc, topo = CheckKind.TPU_ACCELERATOR_TYPE, t.accelerator_type, t.slice.type.topology
-    found = next((a for a in listing if a.type == acc or _last(a.name) == acc), None)
+    found = next((a for a in listing if a.type == acc or last_segment(a.name) == acc), None)
     if found is None:
         prefix = t.slice.generation.accelerator_type_prefix + "-"
-        here = [a.type or _last(a.name) for a in listing if (a.type or _last(a.name)).startswith(prefix)]
+        here = [a.type or last_segment(a.name) for a in listing if (a.type or last_segment(a.name)).startswith(prefix)]
         offered = f"offered here: {one_of(here)}" if here else f"no {t.slice.generation.name} type is offered here"
         return Check(t.cluster, kind, t.zone, Status.FAIL, f"{acc} is not offered in {t.zone} ({offered}); {_tpu_zones(t)}")
     topologies = sorted({c.topology for c in found.accelerator_configs if c.topology})
@@ -293,7 +290,7 @@ def _tpu_type(t: TpuDemand, listing: list) -> Check:
 
 def _tpu_runtime(t: TpuDemand, listing: list) -> Check:
     kind = CheckKind.TPU_RUNTIME
-    versions = sorted({rv.version or _last(rv.name) for rv in listing})
+    versions = sorted({rv.version or last_segment(rv.name) for rv in listing})
     if t.runtime_version in versions:
         return Check(t.cluster, kind, t.zone, Status.OK, f"runtime {t.runtime_version} is offered in {t.zone}")
     close = difflib.get_close_matches(t.runtime_version, versions, n=5, cutoff=0.5) or versions[:8]

@@ -151,7 +151,7 @@ def _cluster_demand(cl: ResolvedCluster, facts: QuotaFacts, out: StackDemand) ->
                 zone=cl.zone,
                 slice=cl.tpu,
                 slices=slices,
-                runtime_version=cl.runtime_version or "",
+                runtime_version=cl.plan.runtime_version,
                 model=model,
                 pool=pool,
             )

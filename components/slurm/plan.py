@@ -1,4 +1,4 @@
-"""The layout of a Slurm cluster, decided from its spec and the catalog before anything is built.
+"""The plan of a SlurmCluster: its layout, decided from its spec and the catalog before anything is built.
 
 `resolve_layout` turns a resolved cluster with its `slurm:` options into node sets (machine,
 GPUs, provisioning, static and dynamic counts, image, placement), partitions (exclusive or not,
@@ -13,9 +13,10 @@ from typing import Callable, Optional
 
 from ai_clusters.core.catalog import CatalogError, NodeShape, catalog, one_of
 from ai_clusters.core.catalog.models import CpuMachineType, SlurmFacts
-from ai_clusters.core.enums import GpuDirect, ProvisioningModel, WorkloadKind
+from ai_clusters.core.enums import ClusterPath, GpuDirect, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec import FilestoreSpec, ProvisioningSpec, ResolvedCluster, StorageSpec
-from ai_clusters.core.spec.resolve import check_storage
+from ai_clusters.core.spec import check_storage
+from ai_clusters.core.spec.paths import PathDefinition
 from ai_clusters.slurm.options import SlurmAccountingSpec, SlurmNodeSetSpec, SlurmOptions
 
 Add = Callable[[str, str], None]
@@ -335,7 +336,7 @@ def _has_home(storage: StorageSpec) -> bool:
 def resolve_layout(resolved: ResolvedCluster, add: Add) -> Optional[SlurmLayout]:
     """The cluster's Slurm layout; every problem goes to `add(key, message)` (None when any)."""
     facts = catalog().data.slurm
-    options = resolved.spec.slurm or SlurmOptions()
+    options: SlurmOptions = resolved.options or SlurmOptions()
     before = _Counter(add)
     add = before.add
     image = _image(add, facts, "slurm.imageFamily", options.image_family, options.image_project, None)
@@ -395,13 +396,22 @@ class _Counter:
 
 def node_shapes(resolved: ResolvedCluster) -> list[NodeShape]:
     """Every GPU shape a Slurm cluster's node sets use (for the environment's accelerator networks)."""
-    layout = resolve_layout(resolved, lambda key, message: None)
-    if layout is None:
-        return [resolved.shape] if resolved.shape else []
+    layout: SlurmLayout = resolved.plan
     return [n.shape for n in layout.gpu_node_sets if n.shape is not None]
 
 
+PATH = PathDefinition(
+    path=ClusterPath.SLURM,
+    plan=resolve_layout,
+    component="ai_clusters.slurm.component:from_resolved",
+    options_key="slurm",
+    options_model=SlurmOptions,
+    node_shapes=node_shapes,
+)
+
+
 __all__ = [
+    "PATH",
     "BootImage",
     "NodeSet",
     "Partition",
