@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STACK  ?= dev
 
-.PHONY: plan test install clean schema
+.PHONY: plan test install clean schema args
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 # Refresh the checked-in schema of the component package after a change to the components' args or outputs.
 schema: install
 	$(BIN)/ai-clusters schema --output tests/data/schema.json
+
+# Regenerate the component package's option args from the pydantic option models (one source for both).
+args: install
+	$(BIN)/python -m ai_clusters.tooling.args_codegen
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -14,6 +14,7 @@ from ai_clusters.core.catalog import catalog
 from ai_clusters.tooling.cli import app
 from ai_clusters import __version__
 from ai_clusters.blocks import validation
+from ai_clusters.gke import validation as gke_validation
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_program
 from ai_clusters.core.spec import load_environment
 
@@ -114,7 +115,7 @@ def resolved(stack: str, cluster: str, **changes):
 def test_gke_single_gpu_node_is_a_job_with_gpus_selector_and_toleration():
     cl = resolved("gke-l4-serve", "l4-serve", nodes=1)
     selector = {"cloud.google.com/gke-accelerator": "nvidia-l4"}
-    doc = yaml.safe_load(validation.kubernetes_job(cl, nodes=1, slices=1, node_selector=selector, pod_annotations={}, namespace="serving"))
+    doc = yaml.safe_load(gke_validation.kubernetes_job(cl, nodes=1, slices=1, node_selector=selector, pod_annotations={}, namespace="serving"))
     check_k8s(doc, "V1Job")
     assert doc["kind"] == "Job" and doc["metadata"]["namespace"] == "serving"
     pod = doc["spec"]["template"]["spec"]

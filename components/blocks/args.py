@@ -8,40 +8,13 @@ description. The same keys are validated by the pydantic models in `ai_clusters.
 No `from __future__ import annotations` here: schema inference reads the real annotations.
 """
 
-from typing import Optional, TypedDict
+from typing import TypedDict
 
 import pulumi
 from typing_extensions import NotRequired
 
-from ai_clusters.core.enums import ClusterPath, Framework, HpcOffload, NicType, ProvisioningModel, WorkloadKind
-
-
-class WorkloadArgs(TypedDict):
-    """What a cluster runs; drives the labels the policies read."""
-
-    kind: WorkloadKind
-    """pretraining, finetuning, inference, graphics or hpc."""
-    accelerators: int
-    """Accelerators wanted in total (GPUs, or TPU chips)."""
-    model_params_b: NotRequired[float]
-    """Model size in billions of parameters (sizes the accelerator memory)."""
-    latency_ms: NotRequired[int]
-    """Inference only: the latency target in milliseconds."""
-    hours_per_month: NotRequired[float]
-    """Expected hours of use per month (default 730), for the monthly cost."""
-    hpc_offload: NotRequired[HpcOffload]
-    """HPC only: how much of the computation runs on the GPU."""
-
-
-class ProvisioningArgs(TypedDict):
-    """How capacity is obtained."""
-
-    model: NotRequired[ProvisioningModel]
-    """on-demand (default), spot, flex-start or reservation."""
-    reservation: NotRequired[str]
-    """With model `reservation`: the name of the specific reservation to consume."""
-    max_run_hours: NotRequired[int]
-    """With model `flex-start`: the longest run, at most 168 hours."""
+from ai_clusters.core.enums import Framework, NicType
+from ai_clusters.blocks.spec_args import ProvisioningArgs, WorkloadArgs
 
 
 class NicArgs(TypedDict):
@@ -99,7 +72,7 @@ class ClusterArgs(TypedDict):
     workload: WorkloadArgs
     """What the cluster runs."""
     zone: NotRequired[str]
-    """Zone; default: the first zone of the region that offers the accelerator."""
+    """Zone; default: the first zone (of the environment, or of the region) that offers the accelerator."""
     project: NotRequired[pulumi.Input[str]]
     """Project id; default: the provider's project."""
     nodes: NotRequired[int]
@@ -123,12 +96,3 @@ class GpuClusterArgs(ClusterArgs):
     """N1 only: the GPU to attach, e.g. nvidia-tesla-t4."""
     gpus_per_node: NotRequired[int]
     """N1 only: GPUs attached per VM."""
-
-
-def cluster_spec_input(args: dict, path: ClusterPath, name: str, extra: Optional[dict] = None) -> dict:
-    """Turn component args (snake_case) into the input of `ClusterSpec` (one validation for both)."""
-    keys = ("workload", "machine_type", "gpu", "gpus_per_node", "zone", "nodes", "provisioning", "framework", "labels")
-    spec = {k: args[k] for k in keys if args.get(k) is not None}
-    spec.update(name=name, path=path)
-    spec.update(extra or {})
-    return spec

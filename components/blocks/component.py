@@ -62,6 +62,12 @@ def _contains_output(value: Any) -> bool:
     return False
 
 
+def provider_project(args: Mapping[str, Any]) -> pulumi.Input[str]:
+    """The `project` arg, else the project the Google provider works in (asked through the provider, so a
+    component never reads the stack's configuration itself)."""
+    return args.get("project") or gcp.organizations.get_client_config_output().project
+
+
 def catalog_zones(region: str) -> list[str]:
     """Every zone of `region` the catalog knows, in order."""
     cat = catalog()
@@ -132,7 +138,7 @@ class ClusterComponent(pulumi.ComponentResource):
             raise SpecError(found, subject)
         super().__init__(f"ai-clusters:index:{type(self).__name__}", name, {}, opts)
         self.resolved = resolved
-        self.project: pulumi.Input[str] = args.get("project") or gcp.organizations.get_client_config_output().project
+        self.project: pulumi.Input[str] = provider_project(args)
         self.build(name, resolved, args)
         register_typed_outputs(self)
 
@@ -148,4 +154,4 @@ class ClusterComponent(pulumi.ComponentResource):
         raise NotImplementedError
 
 
-__all__ = ["BuildContext", "ClusterComponent", "PLAIN_KEYS", "catalog_zones", "resolve_args"]
+__all__ = ["BuildContext", "ClusterComponent", "PLAIN_KEYS", "catalog_zones", "provider_project", "resolve_args"]

@@ -26,6 +26,7 @@ from ai_clusters.core.enums import GpuDirect, NicType
 from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.core.spec import NetworkSpec, Problem, SpecError, parse_model
 from ai_clusters.blocks.outputs import register_typed_outputs
+from ai_clusters.blocks.component import provider_project
 
 IAP_RANGE = "35.235.240.0/20"  # Identity-Aware Proxy TCP forwarding source range
 GPU_SUBNET_PREFIX = 22  # each GPU/RDMA subnet: 1,020 addresses, one per node
@@ -143,7 +144,7 @@ class ClusterNetwork(pulumi.ComponentResource):
         args = dict(args)
         spec, families, region = _validate_network_args(name, args)  # before anything is registered
         super().__init__("ai-clusters:index:ClusterNetwork", name, {}, opts)
-        project = args.get("project") or gcp.config.project
+        project = provider_project(args)
         self._project = project
         self._region = region
         self._spec = spec

@@ -23,86 +23,8 @@ from ai_clusters.core.spec import Problem, SpecError, StorageSpec, default_stora
 from ai_clusters.core.spec.resolve import check_storage
 from ai_clusters.blocks.outputs import register_typed_outputs
 from ai_clusters.core.naming import last_segment
-
-
-class BucketArgs(TypedDict):
-    """Cloud Storage bucket for data and checkpoints."""
-
-    enabled: NotRequired[bool]
-    """Create the bucket (default true)."""
-    hierarchical_namespace: NotRequired[bool]
-    """Hierarchical namespace: fast directory renames for checkpoints (default true)."""
-    soft_delete_days: NotRequired[int]
-    """Days deleted objects stay recoverable (default 7, 0 turns soft delete off)."""
-    delete_after_days: NotRequired[int]
-    """Lifecycle: delete objects older than this many days."""
-    nearline_after_days: NotRequired[int]
-    """Lifecycle: move objects to Nearline after this many days."""
-
-
-class FilestoreArgs(TypedDict):
-    """A Filestore NFS share."""
-
-    tier: NotRequired[str]
-    """Service tier: BASIC_HDD, BASIC_SSD, ZONAL, REGIONAL, ENTERPRISE (default ZONAL)."""
-    capacity_gb: NotRequired[int]
-    """Capacity in GiB (at least the tier's minimum)."""
-    share_name: NotRequired[str]
-    """Name of the file share (default share)."""
-    mount_point: NotRequired[str]
-    """Where nodes mount it (default /home)."""
-
-
-class LustreArgs(TypedDict):
-    """A Google Cloud Managed Lustre file system."""
-
-    capacity_gb: NotRequired[int]
-    """Capacity in GiB (a multiple of the throughput tier's step)."""
-    throughput_mbps_per_tib: NotRequired[int]
-    """Throughput tier in MB/s per TiB."""
-    filesystem: NotRequired[str]
-    """Lustre file system name (at most 8 letters and digits)."""
-    mount_point: NotRequired[str]
-    """Where nodes mount it (default /lustre)."""
-
-
-class ParallelstoreArgs(TypedDict):
-    """A Parallelstore (DAOS) file system."""
-
-    capacity_gb: NotRequired[int]
-    """Capacity in GiB."""
-    deployment_type: NotRequired[str]
-    """SCRATCH or PERSISTENT."""
-    mount_point: NotRequired[str]
-    """Where nodes mount it (default /parallelstore)."""
-
-
-class HyperdiskMlArgs(TypedDict):
-    """A Hyperdisk ML volume for model weights, attached read-only to many nodes."""
-
-    size_gb: NotRequired[int]
-    """Size in GiB."""
-    throughput_mibps: NotRequired[int]
-    """Provisioned throughput in MiB/s."""
-    mount_point: NotRequired[str]
-    """Where nodes mount it (default /models)."""
-    source_snapshot: NotRequired[str]
-    """Snapshot holding the model weights; the disk is then read-only for many nodes at once."""
-
-
-class StorageArgs(TypedDict):
-    """The storage of one cluster; left out, defaults follow the workload kind."""
-
-    bucket: NotRequired[BucketArgs]
-    """Cloud Storage bucket (on by default)."""
-    filestore: NotRequired[FilestoreArgs]
-    """Filestore share."""
-    lustre: NotRequired[LustreArgs]
-    """Managed Lustre file system."""
-    parallelstore: NotRequired[ParallelstoreArgs]
-    """Parallelstore file system."""
-    hyperdisk_ml: NotRequired[HyperdiskMlArgs]
-    """Hyperdisk ML volume."""
+from ai_clusters.blocks.spec_args import BucketArgs, FilestoreArgs, HyperdiskMlArgs, LustreArgs, ParallelstoreArgs, StorageArgs
+from ai_clusters.blocks.component import provider_project
 
 
 class ClusterStorageArgs(TypedDict):
@@ -175,7 +97,7 @@ class ClusterStorage(pulumi.ComponentResource):
         args = dict(args)
         spec = _validate_storage_args(name, args)  # before anything is registered
         super().__init__("ai-clusters:index:ClusterStorage", name, {}, opts)
-        project = args.get("project") or gcp.config.project
+        project = provider_project(args)
         zone, region = args["zone"], args["region"]
         protect = args.get("protect_data", True)
         labels = contract.data_labels(

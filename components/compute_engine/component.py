@@ -15,7 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 from typing_extensions import NotRequired
 
-from ai_clusters.blocks import validation
+from ai_clusters.compute_engine import validation
 from ai_clusters.blocks.args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs
 from ai_clusters.blocks.cluster import check_network_attachment, compact_placement, ssh_command
 from ai_clusters.blocks.component import BuildContext, ClusterComponent
@@ -26,19 +26,7 @@ from ai_clusters.compute_engine.plan import VmPlan
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.spec import ResolvedCluster
-
-
-class ComputeEngineOptionsArgs(TypedDict):
-    """Options of the Compute Engine path."""
-
-    image_family: NotRequired[str]
-    """Boot image family; default: the catalog's image for the GPU family."""
-    image_project: NotRequired[str]
-    """Project of the boot image family."""
-    boot_disk_gb: NotRequired[int]
-    """Boot disk size in GB (default 200)."""
-    managed_instance_group: NotRequired[bool]
-    """Force a managed instance group (true) or individual instances (false)."""
+from ai_clusters.compute_engine.args import ComputeEngineOptionsArgs
 
 
 class GpuVmClusterArgs(GpuClusterArgs):

@@ -17,8 +17,10 @@ from ai_clusters.core.spec.base import SpecModel
 class AuthorizedNetwork(SpecModel):
     """A range allowed to reach the public control-plane endpoint."""
 
-    cidr: str = Field(description="CIDR block, e.g. 203.0.113.0/24.")
-    name: Optional[str] = Field(default=None, max_length=60, description="Display name.")
+    cidr: str
+    """CIDR block."""
+    name: Optional[str] = Field(default=None, max_length=60)
+    """Display name."""
 
     @field_validator("cidr")
     @classmethod
@@ -33,17 +35,21 @@ class AuthorizedNetwork(SpecModel):
 
 
 class GpuSharingSpec(SpecModel):
-    """Several containers on one GPU: time-sharing or NVIDIA MPS, for small inference."""
+    """Several containers on one GPU (small inference)."""
 
     strategy: GpuSharingStrategy = GpuSharingStrategy.TIME_SHARING
-    max_clients: int = Field(default=2, ge=2, description="Containers that may share one GPU (the catalog gives GKE's maximum).")
+    """time-sharing (default) or mps."""
+    max_clients: int = Field(default=2, ge=2)
+    """Containers that may share one GPU (2 to 48)."""
 
 
 class AutoscalingSpec(SpecModel):
-    """Node pool autoscaling. The maximum is the cluster's node count (`nodes`)."""
+    """Autoscaling of the accelerator node pool."""
 
     min_nodes: int = Field(default=0, ge=0, le=10_000)
-    max_nodes: Optional[int] = Field(default=None, ge=1, le=10_000, description="Default: the cluster's `nodes`.")
+    """The fewest nodes kept (0 lets the pool scale to zero)."""
+    max_nodes: Optional[int] = Field(default=None, ge=1, le=10_000)
+    """The most nodes; default: the cluster's `nodes`."""
 
     @model_validator(mode="after")
     def _ordered(self) -> "AutoscalingSpec":
@@ -53,12 +59,16 @@ class AutoscalingSpec(SpecModel):
 
 
 class SystemPoolSpec(SpecModel):
-    """The small CPU node pool for system pods (DNS, metrics, the GPUDirect and CSI daemons' controllers)."""
+    """The CPU node pool for system pods."""
 
-    machine_type: Optional[str] = Field(default=None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$", description="Default: the catalog's GKE system pool machine type.")
+    machine_type: Optional[str] = Field(default=None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
+    """Machine type; default: the catalog's (e2-standard-4)."""
     min_nodes: Optional[int] = Field(default=None, ge=1, le=100)
+    """Autoscaling minimum."""
     max_nodes: Optional[int] = Field(default=None, ge=1, le=100)
+    """Autoscaling maximum."""
     disk_gb: Optional[int] = Field(default=None, ge=20, le=65_536)
+    """Boot disk size."""
 
     @model_validator(mode="after")
     def _ordered(self) -> "SystemPoolSpec":
@@ -68,29 +78,46 @@ class SystemPoolSpec(SpecModel):
 
 
 class GkeOptions(SpecModel):
-    """Options of the GKE path."""
+    """Options of the GKE path (the same keys as a stack's `gke:` block)."""
 
     release_channel: ReleaseChannel = ReleaseChannel.REGULAR
-    regional: bool = Field(default=True, description="Regional control plane (three replicas); false: zonal.")
-    public_endpoint: bool = Field(default=False, description="Expose the control plane's public IP endpoint (authorizedNetworks only).")
-    authorized_networks: list[AuthorizedNetwork] = Field(default_factory=list, description="Ranges allowed to reach the public endpoint.")
-    dns_endpoint: bool = Field(default=True, description="IAM-guarded DNS endpoint of the control plane (how Pulumi reaches a private cluster).")
-    master_ipv4_cidr: Optional[str] = Field(default=None, description="A /28 for a VPC-peered control plane; default: Private Service Connect.")
-    deletion_protection: Optional[bool] = Field(default=None, description="GKE deletion protection; default: the environment's protectData.")
-    maintenance_start_time: Optional[str] = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Daily maintenance window start (UTC, HH:MM).")
+    """RAPID, REGULAR (default), STABLE or EXTENDED."""
+    regional: bool = True
+    """Regional control plane (default true); false: zonal."""
+    public_endpoint: bool = False
+    """Expose the control plane's public IP endpoint to `authorized_networks` (default false)."""
+    authorized_networks: list[AuthorizedNetwork] = Field(default_factory=list)
+    """Ranges allowed to reach the public endpoint."""
+    dns_endpoint: bool = True
+    """IAM-guarded DNS endpoint of the control plane (default true): how Pulumi reaches a private cluster."""
+    master_ipv4_cidr: Optional[str] = None
+    """A private /28 for a VPC-peered control plane; default: Private Service Connect."""
+    deletion_protection: Optional[bool] = None
+    """GKE deletion protection; default: protect_data."""
+    maintenance_start_time: Optional[str] = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """Daily maintenance window start, HH:MM UTC."""
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
-    gpu_driver: GpuDriverVersion = Field(default=GpuDriverVersion.LATEST, description="NVIDIA driver GKE installs on GPU nodes.")
+    """The system node pool."""
+    gpu_driver: GpuDriverVersion = GpuDriverVersion.LATEST
+    """NVIDIA driver GKE installs: latest (default), default or disabled."""
     gpu_sharing: Optional[GpuSharingSpec] = None
-    autoscaling: Optional[AutoscalingSpec] = Field(default=None, description="Default: fixed size for training, 1..nodes for inference.")
-    queued_provisioning: Optional[bool] = Field(
-        default=None, description="Dynamic Workload Scheduler (ProvisioningRequest); default: on for multi-node flex-start."
-    )
-    local_ssd: Optional[bool] = Field(default=None, description="Local NVMe SSD as ephemeral storage; default: on where the machine bundles it.")
-    compact_placement: Optional[bool] = Field(default=None, description="Default: on for more than one node where the family supports it.")
-    dcgm_metrics: bool = Field(default=True, description="GPU (DCGM) metrics in Managed Service for Prometheus.")
-    in_cluster_objects: bool = Field(default=True, description="Create the multi-network, GPUDirect and storage objects in the cluster.")
-    gpudirect: Optional[bool] = Field(default=None, description="Install the family's GPUDirect/RDMA components; default: on where it has them.")
-    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Namespace of the volumes and workload identity.")
+    """GPU time-sharing or MPS."""
+    autoscaling: Optional[AutoscalingSpec] = None
+    """Default: fixed size for training, 1..nodes for inference, 0..nodes for flex-start."""
+    queued_provisioning: Optional[bool] = None
+    """Dynamic Workload Scheduler queued provisioning; default: on for multi-node flex-start."""
+    local_ssd: Optional[bool] = None
+    """Local NVMe SSD as ephemeral storage; default: on where the machine bundles it."""
+    compact_placement: Optional[bool] = None
+    """Compact placement; default: on for more than one node where the family supports it."""
+    dcgm_metrics: bool = True
+    """GPU (DCGM) metrics in Managed Service for Prometheus (default true)."""
+    in_cluster_objects: bool = True
+    """Create the multi-network, GPUDirect, volume and service account objects in the cluster (default true)."""
+    gpudirect: Optional[bool] = None
+    """Install the family's GPUDirect/RDMA components; default: where the family has them."""
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """Namespace of the volume claims and the workload's service account (default: default)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> "GkeOptions":

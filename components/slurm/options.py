@@ -28,23 +28,32 @@ ConfValue = Union[str, int]
 class SlurmNodeSetSpec(SpecModel):
     """One node set: identical nodes from one instance template."""
 
-    name: str = Field(pattern=NODE_SET_RE, description="Node set name: lowercase letters and digits, at most 14.")
-    machine_type: Optional[str] = Field(
-        default=None, description="GPU machine type, or a CPU machine type of the catalog's Slurm section; default: the cluster's."
-    )
-    gpu: Optional[str] = Field(default=None, description="N1 only: the GPU to attach.")
+    name: str = Field(pattern=NODE_SET_RE)
+    """Node set name: lowercase letters and digits, at most 14."""
+    machine_type: Optional[str] = None
+    """GPU machine type, or a CPU machine type of the catalog's Slurm section; default: the cluster's."""
+    gpu: Optional[str] = None
+    """N1 only: the GPU to attach."""
     gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
-    static_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes that always run.")
-    dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=10_000, description="Nodes Slurm creates per job and deletes when idle.")
-    provisioning: Optional[ProvisioningSpec] = Field(default=None, description="How capacity is obtained; default: the cluster's (GPU sets) or on-demand.")
-    workload: Optional[WorkloadKind] = Field(
-        default=None, description="What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."
-    )
-    image_family: Optional[str] = Field(default=None, description="Boot image family; default: the cluster's.")
-    image_project: Optional[str] = Field(default=None, description="Project of image_family.")
+    """N1 only: GPUs per node."""
+    static_nodes: Optional[int] = Field(default=None, ge=0, le=10_000)
+    """Nodes that always run."""
+    dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=10_000)
+    """Nodes Slurm creates per job and deletes when idle."""
+    provisioning: Optional[ProvisioningSpec] = None
+    """How capacity is obtained; default: the cluster's (for its machine type) or on-demand."""
+    workload: Optional[WorkloadKind] = None
+    """What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."""
+    image_family: Optional[str] = None
+    """Boot image family; default: the cluster's."""
+    image_project: Optional[str] = None
+    """Project of image_family."""
     boot_disk_gb: Optional[int] = Field(default=None, ge=50, le=65_536)
-    placement: Optional[bool] = Field(default=None, description="Compact placement; default: on for GPUDirect sets of more than one node.")
-    node_conf: dict[str, ConfValue] = Field(default_factory=dict, description="Slurm NodeName line overrides (CoresPerSocket …).")
+    """Boot disk size in GB (default 200 for GPU nodes, 100 for CPU nodes)."""
+    placement: Optional[bool] = None
+    """Compact placement; default: on for GPUDirect node sets of more than one node."""
+    node_conf: dict[str, ConfValue] = Field(default_factory=dict)
+    """Slurm NodeName line overrides (CoresPerSocket …)."""
 
     @field_validator("node_conf")
     @classmethod
@@ -65,63 +74,82 @@ class SlurmNodeSetSpec(SpecModel):
 class SlurmPartitionSpec(SpecModel):
     """A partition: the node sets a job may land on."""
 
-    name: str = Field(pattern=PARTITION_RE, description="Partition name (lowercase, digits, -).")
-    node_sets: list[str] = Field(min_length=1, description="Names of the node sets in the partition.")
-    default: bool = Field(default=False, description="Jobs that name no partition run here.")
-    exclusive: Optional[bool] = Field(default=None, description="Whole nodes per job; default: on for GPU partitions of training clusters.")
-    suspend_time: Optional[int] = Field(default=None, ge=-1, description="Idle seconds before dynamic nodes are deleted (-1: never).")
-    resume_timeout: Optional[int] = Field(default=None, gt=0, lt=65_536, description="Seconds a node may take to come up.")
-    conf: dict[str, ConfValue] = Field(default_factory=dict, description="Further Slurm partition settings (MaxTime …).")
+    name: str = Field(pattern=PARTITION_RE)
+    """Partition name."""
+    node_sets: list[str] = Field(min_length=1)
+    """Names of its node sets."""
+    default: bool = False
+    """Jobs that name no partition run here (default: the first partition)."""
+    exclusive: Optional[bool] = None
+    """Whole nodes per job; default: on for GPU partitions of training workloads."""
+    suspend_time: Optional[int] = Field(default=None, ge=-1)
+    """Idle seconds before dynamic nodes are deleted (-1: never)."""
+    resume_timeout: Optional[int] = Field(default=None, gt=0, lt=65_536)
+    """Seconds a node may take to come up."""
+    conf: dict[str, ConfValue] = Field(default_factory=dict)
+    """Further Slurm partition settings (MaxTime …)."""
 
 
 class SlurmLoginSpec(SpecModel):
-    """The login nodes users reach through Identity-Aware Proxy."""
+    """The login nodes."""
 
-    name: str = Field(default="login", pattern=LOGIN_GROUP_RE, description="Login group name.")
+    name: str = Field(default="login", pattern=LOGIN_GROUP_RE)
+    """Login group name (default login)."""
     count: int = Field(default=1, ge=1, le=16)
-    machine_type: Optional[str] = Field(default=None, description="CPU machine type; default: the catalog's login machine type.")
+    """Number of login nodes (default 1)."""
+    machine_type: Optional[str] = None
+    """CPU machine type; default: the catalog's login machine type."""
     boot_disk_gb: int = Field(default=100, ge=50, le=65_536)
+    """Boot disk size in GB (default 100)."""
 
 
 class SlurmControllerSpec(SpecModel):
-    """The Slurm controller (slurmctld, slurmdbd, the NFS export of /opt/apps)."""
+    """The controller."""
 
-    machine_type: Optional[str] = Field(default=None, description="CPU machine type; default: the catalog's controller machine type.")
+    machine_type: Optional[str] = None
+    """CPU machine type; default: the catalog's controller machine type."""
     boot_disk_gb: int = Field(default=100, ge=50, le=65_536)
+    """Boot disk size in GB (default 100): Slurm state and, without Cloud SQL, the accounting database."""
 
 
 class SlurmAccountingSpec(SpecModel):
-    """Cloud SQL for MySQL as the accounting database, instead of MariaDB on the controller."""
+    """Cloud SQL for MySQL as the accounting database."""
 
-    password_secret: str = Field(
-        pattern=r"^(projects/[^/]+/secrets/)?[A-Za-z0-9_-]{1,255}$",
-        description="Secret Manager secret holding the database password (create it first; its latest version is read).",
-    )
-    tier: str = Field(default="db-custom-2-7680", pattern=r"^db-[a-z0-9-]+$", description="Cloud SQL machine tier.")
+    password_secret: str = Field(pattern=r"^(projects/[^/]+/secrets/)?[A-Za-z0-9_-]{1,255}$")
+    """Secret Manager secret holding the database password (its latest version is read)."""
+    tier: str = Field(default="db-custom-2-7680", pattern=r"^db-[a-z0-9-]+$")
+    """Cloud SQL tier (default db-custom-2-7680)."""
     edition: str = Field(default="ENTERPRISE", pattern=r"^(ENTERPRISE|ENTERPRISE_PLUS)$")
+    """ENTERPRISE (default) or ENTERPRISE_PLUS."""
     database_version: str = Field(default="MYSQL_8_0", pattern=r"^MYSQL_(5_7|8_0|8_4)$")
+    """MYSQL_5_7, MYSQL_8_0 (default) or MYSQL_8_4."""
 
 
 class SlurmOptions(SpecModel):
-    """Options of the Cluster Toolkit / Slurm path."""
+    """Options of the Slurm path."""
 
-    cluster_name: Optional[str] = Field(
-        default=None, pattern=SLURM_CLUSTER_RE, description="Slurm cluster name (node names start with it); default: the cluster's name."
-    )
-    image_family: Optional[str] = Field(default=None, description="Boot image family of every node; default: the catalog's slurm-gcp image.")
-    image_project: Optional[str] = Field(default=None, description="Project of image_family; default: the slurm-gcp public image project.")
+    cluster_name: Optional[str] = Field(default=None, pattern=SLURM_CLUSTER_RE)
+    """Slurm cluster name (node names start with it); default: the component's name."""
+    image_family: Optional[str] = None
+    """Boot image family of every node; default: the catalog's slurm-gcp public image."""
+    image_project: Optional[str] = None
+    """Project of image_family."""
     controller: SlurmControllerSpec = Field(default_factory=SlurmControllerSpec)
+    """The controller."""
     login: SlurmLoginSpec = Field(default_factory=SlurmLoginSpec)
-    node_sets: list[SlurmNodeSetSpec] = Field(default_factory=list, description="Node sets; default: one of the cluster's machine type.")
-    partitions: list[SlurmPartitionSpec] = Field(default_factory=list, description="Partitions; default: one per node set.")
-    home: Optional[FilestoreSpec] = Field(default=None, description="Filestore for /home when the cluster's storage has none (default ZONAL, 1 TiB).")
+    """The login nodes."""
+    node_sets: list[SlurmNodeSetSpec] = Field(default_factory=list)
+    """Node sets; default: one of the cluster's machine type."""
+    partitions: list[SlurmPartitionSpec] = Field(default_factory=list)
+    """Partitions; default: one per node set."""
+    home: Optional[FilestoreSpec] = None
+    """Filestore for /home when the storage has none (default ZONAL, 1 TiB)."""
     accounting: Optional[SlurmAccountingSpec] = None
-    scripts_dir: Optional[str] = Field(
-        default=None, description="Local folder of the slurm-gcp scripts to upload; default: nodes fetch the catalog's pinned release."
-    )
-    scripts_url: Optional[str] = Field(
-        default=None, pattern=r"^(https|gs)://\S+$", description="Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror)."
-    )
+    """Cloud SQL accounting database (default: MariaDB on the controller)."""
+    scripts_dir: Optional[str] = None
+    """Local folder of the slurm-gcp scripts to upload; default: nodes fetch the pinned Cluster Toolkit release."""
+    scripts_url: Optional[str] = Field(default=None, pattern=r"^(https|gs)://\S+$")
+    """Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror: https:// or gs://)."""
 
     @field_validator("home", mode="before")
     @classmethod

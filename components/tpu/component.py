@@ -29,7 +29,7 @@ import pulumi_gcp as gcp
 from typing_extensions import NotRequired
 
 from ai_clusters.core import labels as contract
-from ai_clusters.blocks import validation
+from ai_clusters.tpu import validation
 from ai_clusters.blocks.args import ClusterArgs, MountArgs, NetworkAttachmentArgs
 from ai_clusters.core.catalog import catalog
 from ai_clusters.blocks.component import BuildContext, ClusterComponent
@@ -40,38 +40,9 @@ from ai_clusters.blocks.scripts import environment_block, startup_script
 from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
 from ai_clusters.blocks.vm import METADATA, SCOPES
 from ai_clusters.tpu.plan import TpuPlan
+from ai_clusters.tpu.args import TpuDataDiskArgs, TpuSliceArgs
 
 TPU_METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/attributes"
-
-
-class TpuDataDiskArgs(TypedDict):
-    """A new disk attached read-write to a single-host TPU VM."""
-
-    size_gb: int
-    """Size in GB."""
-    type: NotRequired[str]
-    """Disk type; default: the generation's first data disk type in the catalog (pd-balanced, hyperdisk-balanced)."""
-    mount_point: NotRequired[str]
-    """Where it is mounted (default /mnt/data)."""
-
-
-class TpuSliceArgs(TypedDict):
-    """The TPU slice(s): an accelerator type, or a generation and a topology."""
-
-    type: NotRequired[str]
-    """Accelerator type, e.g. v5litepod-16."""
-    generation: NotRequired[str]
-    """Generation id from the catalog (v4, v5e, v5p, v6e), with `topology`."""
-    topology: NotRequired[str]
-    """Topology in chips, e.g. 4x4 or 2x2x2, with `generation`."""
-    runtime_version: NotRequired[str]
-    """TPU VM runtime; default: the catalog's runtime for the generation and the framework."""
-    slices: NotRequired[int]
-    """Number of slices (multislice when more than 1)."""
-    data_disks: NotRequired[list[TpuDataDiskArgs]]
-    """New disks attached read-write (single-host, single-slice clusters only)."""
-    startup_script: NotRequired[str]
-    """Commands run as root on every worker at boot, after the storage is mounted."""
 
 
 class TpuVmClusterArgs(ClusterArgs):

@@ -65,37 +65,57 @@ def _private_cidr(value: Optional[str]) -> Optional[str]:
 
 
 class VertexPoolSpec(SpecModel):
-    """An extra CPU resource pool of a persistent resource (a Reduction Server, parameter servers, data loaders …)."""
+    """An extra CPU resource pool of a persistent resource."""
 
-    machine_type: str = Field(description="A CPU machine type Vertex AI offers for training.")
+    machine_type: str
+    """A CPU machine type Vertex AI offers for training (e.g. n2-highcpu-16 for a Reduction Server)."""
     replicas: int = Field(default=1, ge=1, le=1000)
-    min_replicas: Optional[int] = Field(default=None, ge=1, description="Autoscaling floor (with maxReplicas).")
-    max_replicas: Optional[int] = Field(default=None, ge=1, description="Autoscaling ceiling.")
+    """Replicas the pool starts with (default 1)."""
+    min_replicas: Optional[int] = Field(default=None, ge=1)
+    """Autoscaling floor (at least 1)."""
+    max_replicas: Optional[int] = Field(default=None, ge=1)
+    """Autoscaling ceiling."""
     boot_disk_gb: Optional[int] = Field(default=None, ge=1)
+    """Boot disk size per replica (100-64,000 GB, default 100)."""
     boot_disk_type: Optional[str] = None
+    """pd-ssd, pd-standard or hyperdisk-balanced."""
 
 
 class VertexOptions(SpecModel):
-    """Options of the Vertex AI path. Training-only and serving-only keys are rejected in the other mode."""
+    """Options of the Vertex AI path."""
 
-    mode: Optional[VertexMode] = Field(default=None, description="training or serving; default: serving for inference, else training.")
-    accelerator_type: Optional[str] = Field(
-        default=None, pattern=r"^[A-Z][A-Z0-9_]+$", description="Accelerator enum as Vertex AI names it; checked against the machine type."
-    )
-    accelerator_count: Optional[int] = Field(default=None, ge=1, le=16, description="Accelerators per replica; checked against the machine type.")
-    min_replicas: Optional[int] = Field(default=None, ge=0, le=1000, description="Autoscaling floor.")
-    max_replicas: Optional[int] = Field(default=None, ge=1, le=1000, description="Autoscaling ceiling.")
-    boot_disk_gb: Optional[int] = Field(default=None, ge=1, description="Training: boot disk size per replica.")
-    boot_disk_type: Optional[str] = Field(default=None, description="Training: pd-ssd, pd-standard or hyperdisk-balanced.")
-    networking: Optional[VertexNetworking] = Field(default=None, description="vpc-peering or private-service-connect.")
-    psc_interface_cidr: Optional[str] = Field(default=None, description="Training over PSC interface: the subnet of the network attachment.")
-    network_attachment: Optional[str] = Field(default=None, description="Training over PSC interface: an existing network attachment instead.")
-    endpoint: Optional[VertexEndpoint] = Field(default=None, description="Serving: private (VPC peering) or dedicated (Private Service Connect).")
-    autoscaling_metric: Optional[AutoscalingMetric] = Field(default=None, description="Serving: gpu-duty-cycle (default) or cpu-utilization.")
-    autoscaling_target: Optional[int] = Field(default=None, ge=1, le=100, description="Serving: target utilization in percent.")
-    kms_key: Optional[str] = Field(default=None, description="CMEK: projects/P/locations/REGION/keyRings/R/cryptoKeys/K, in the cluster's region.")
-    tensorboard: Optional[bool] = Field(default=None, description="Training: create a Vertex AI TensorBoard (default true).")
-    pools: list[VertexPoolSpec] = Field(default_factory=list, description="Training: extra CPU resource pools.")
+    mode: Optional[VertexMode] = None
+    """training or serving; default: serving for inference workloads, else training."""
+    accelerator_type: Optional[str] = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]+$")
+    """Accelerator enum as Vertex AI names it (NVIDIA_H100_80GB …); default and check: the one the machine type carries."""
+    accelerator_count: Optional[int] = Field(default=None, ge=1, le=16)
+    """Accelerators per replica; default and check: the machine type's."""
+    min_replicas: Optional[int] = Field(default=None, ge=0, le=1000)
+    """Autoscaling floor (serving default 1; training: autoscaling only when set)."""
+    max_replicas: Optional[int] = Field(default=None, ge=1, le=1000)
+    """Autoscaling ceiling (serving default: nodes)."""
+    boot_disk_gb: Optional[int] = Field(default=None, ge=1)
+    """Training: boot disk size per replica (100-64,000 GB, default 100)."""
+    boot_disk_type: Optional[str] = None
+    """Training: pd-ssd, pd-standard or hyperdisk-balanced (default: the first the machine type takes)."""
+    networking: Optional[VertexNetworking] = None
+    """vpc-peering (private services access) or private-service-connect."""
+    psc_interface_cidr: Optional[str] = None
+    """Training over a PSC interface: range of a new subnet for the network attachment (a /28 is recommended)."""
+    network_attachment: Optional[str] = None
+    """Training over a PSC interface: an existing network attachment instead."""
+    endpoint: Optional[VertexEndpoint] = None
+    """Serving: private (VPC peering) or dedicated (Private Service Connect, the default)."""
+    autoscaling_metric: Optional[AutoscalingMetric] = None
+    """Serving: gpu-duty-cycle (default) or cpu-utilization."""
+    autoscaling_target: Optional[int] = Field(default=None, ge=1, le=100)
+    """Serving: target utilization in percent (default 60)."""
+    kms_key: Optional[str] = None
+    """CMEK key, projects/P/locations/REGION/keyRings/R/cryptoKeys/K, in the cluster's region."""
+    tensorboard: Optional[bool] = None
+    """Training: create a Vertex AI TensorBoard (default true)."""
+    pools: list[VertexPoolSpec] = Field(default_factory=list)
+    """Training: extra CPU resource pools."""
 
     @field_validator("psc_interface_cidr")
     @classmethod

@@ -34,14 +34,20 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 class WorkloadSpec(SpecModel):
-    """What the cluster runs. Drives the advisor, the labels and the policies."""
+    """What a cluster runs; drives the labels the policies read."""
 
     kind: WorkloadKind
-    accelerators: int = Field(ge=1, le=100_000, description="Accelerators wanted in total (GPUs or TPU chips).")
-    model_params_b: Optional[float] = Field(default=None, gt=0, le=20_000, description="Model size in billions of parameters.")
-    latency_ms: Optional[int] = Field(default=None, gt=0, le=600_000, description="Latency target (inference only).")
-    hours_per_month: float = Field(default=730, gt=0, le=744, description="Expected hours of use per month.")
-    hpc_offload: Optional[HpcOffload] = Field(default=None, description="HPC only: how much of the work runs on the GPU.")
+    """pretraining, finetuning, inference, graphics or hpc."""
+    accelerators: int = Field(ge=1, le=100_000)
+    """Accelerators wanted in total (GPUs, or TPU chips)."""
+    model_params_b: Optional[float] = Field(default=None, gt=0, le=20_000)
+    """Model size in billions of parameters (sizes the accelerator memory)."""
+    latency_ms: Optional[int] = Field(default=None, gt=0, le=600_000)
+    """Inference only: the latency target in milliseconds."""
+    hours_per_month: float = Field(default=730, gt=0, le=744)
+    """Expected hours of use per month (default 730), for the monthly cost."""
+    hpc_offload: Optional[HpcOffload] = None
+    """HPC only: how much of the computation runs on the GPU."""
 
     @model_validator(mode="after")
     def _kind_specific(self) -> "WorkloadSpec":
@@ -53,11 +59,14 @@ class WorkloadSpec(SpecModel):
 
 
 class ProvisioningSpec(SpecModel):
-    """How capacity is obtained: `on-demand`, `spot`, `flex-start`, or a named `reservation`."""
+    """How capacity is obtained."""
 
     model: ProvisioningModel = ProvisioningModel.ON_DEMAND
+    """on-demand (default), spot, flex-start or reservation."""
     reservation: Optional[str] = Field(default=None, pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-    max_run_hours: Optional[int] = Field(default=None, ge=1, le=168, description="Flex-start: longest run (at most 7 days).")
+    """With model `reservation`: the name of the specific reservation to consume."""
+    max_run_hours: Optional[int] = Field(default=None, ge=1, le=168)
+    """With model `flex-start`: the longest run, at most 168 hours."""
 
     @model_validator(mode="before")
     @classmethod
@@ -81,55 +90,80 @@ class BucketSpec(SpecModel):
     """Cloud Storage bucket for data and checkpoints."""
 
     enabled: bool = True
+    """Create the bucket (default true)."""
     hierarchical_namespace: bool = True
+    """Hierarchical namespace: fast directory renames for checkpoints (default true)."""
     soft_delete_days: int = Field(default=7, ge=0, le=90)
-    delete_after_days: Optional[int] = Field(default=None, ge=1, description="Lifecycle: delete objects older than this.")
-    nearline_after_days: Optional[int] = Field(default=None, ge=1, description="Lifecycle: move objects to Nearline after this.")
+    """Days deleted objects stay recoverable (default 7, 0 turns soft delete off)."""
+    delete_after_days: Optional[int] = Field(default=None, ge=1)
+    """Lifecycle: delete objects older than this many days."""
+    nearline_after_days: Optional[int] = Field(default=None, ge=1)
+    """Lifecycle: move objects to Nearline after this many days."""
 
 
 class FilestoreSpec(SpecModel):
-    """A Filestore NFS share (tier and capacity are checked against the catalog)."""
+    """A Filestore NFS share."""
 
     tier: str = "ZONAL"
+    """Service tier: BASIC_HDD, BASIC_SSD, ZONAL, REGIONAL, ENTERPRISE (default ZONAL)."""
     capacity_gb: int = Field(default=1024, ge=1)
+    """Capacity in GiB (at least the tier's minimum)."""
     share_name: str = Field(default="share", pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    """Name of the file share (default share)."""
     mount_point: str = Field(default="/home", pattern=r"^/[A-Za-z0-9_./-]*$")
+    """Where nodes mount it (default /home)."""
 
 
 class LustreSpec(SpecModel):
-    """Google Cloud Managed Lustre scratch/training file system."""
+    """A Google Cloud Managed Lustre file system."""
 
     capacity_gb: int = Field(default=18_000, ge=1)
+    """Capacity in GiB (a multiple of the throughput tier's step)."""
     throughput_mbps_per_tib: int = Field(default=500, ge=1)
+    """Throughput tier in MB/s per TiB."""
     filesystem: str = Field(default="lustrefs", pattern=r"^[a-z][a-z0-9]{0,7}$")
+    """Lustre file system name (at most 8 letters and digits)."""
     mount_point: str = Field(default="/lustre", pattern=r"^/[A-Za-z0-9_./-]*$")
+    """Where nodes mount it (default /lustre)."""
 
 
 class ParallelstoreSpec(SpecModel):
-    """Parallelstore (DAOS) scratch file system."""
+    """A Parallelstore (DAOS) file system."""
 
     capacity_gb: int = Field(default=12_000, ge=1)
+    """Capacity in GiB."""
     deployment_type: str = Field(default="SCRATCH", pattern=r"^(SCRATCH|PERSISTENT)$")
+    """SCRATCH or PERSISTENT."""
     mount_point: str = Field(default="/parallelstore", pattern=r"^/[A-Za-z0-9_./-]*$")
+    """Where nodes mount it (default /parallelstore)."""
 
 
 class HyperdiskMlSpec(SpecModel):
-    """A Hyperdisk ML volume for read-mostly model weights, attached read-only to many nodes."""
+    """A Hyperdisk ML volume for model weights, attached read-only to many nodes."""
 
     size_gb: int = Field(default=1024, ge=1)
-    throughput_mibps: Optional[int] = Field(default=None, ge=1, description="Provisioned throughput in MiB/s.")
+    """Size in GiB."""
+    throughput_mibps: Optional[int] = Field(default=None, ge=1)
+    """Provisioned throughput in MiB/s."""
     mount_point: str = Field(default="/models", pattern=r"^/[A-Za-z0-9_./-]*$")
-    source_snapshot: Optional[str] = Field(default=None, description="Snapshot with the weights: the disk is then READ_ONLY_MANY.")
+    """Where nodes mount it (default /models)."""
+    source_snapshot: Optional[str] = None
+    """Snapshot holding the model weights; the disk is then read-only for many nodes at once."""
 
 
 class StorageSpec(SpecModel):
-    """Storage of one cluster. Left out entirely, defaults follow the workload kind."""
+    """The storage of one cluster; left out, defaults follow the workload kind."""
 
     bucket: BucketSpec = Field(default_factory=BucketSpec)
+    """Cloud Storage bucket (on by default)."""
     filestore: Optional[FilestoreSpec] = None
+    """Filestore share."""
     lustre: Optional[LustreSpec] = None
+    """Managed Lustre file system."""
     parallelstore: Optional[ParallelstoreSpec] = None
+    """Parallelstore file system."""
     hyperdisk_ml: Optional[HyperdiskMlSpec] = None
+    """Hyperdisk ML volume."""
 
 
 # ---- network -----------------------------------------------------------------------------------
@@ -138,13 +172,21 @@ class NetworkSpec(SpecModel):
     """The environment's network: host VPC ranges and the accelerator networks' address space."""
 
     host_cidr: str = "10.0.0.0/20"
+    """Host subnet range (default 10.0.0.0/20)."""
     pods_cidr: str = "10.64.0.0/14"
+    """GKE pods secondary range (default 10.64.0.0/14)."""
     services_cidr: str = "10.68.0.0/20"
-    gpu_cidr: str = Field(default="192.168.0.0/16", description="Split into one /22 per GPU/RDMA subnet.")
-    psa_cidr: str = Field(default="10.72.0.0/16", description="Reserved for private services access.")
+    """GKE services secondary range (default 10.68.0.0/20)."""
+    gpu_cidr: str = "192.168.0.0/16"
+    """Range split into one /22 per GPU or RDMA subnet (default 192.168.0.0/16)."""
+    psa_cidr: str = "10.72.0.0/16"
+    """Range reserved for private services access (default 10.72.0.0/16)."""
     private_services_access: bool = True
-    host_mtu: Optional[int] = Field(default=None, ge=1300, le=8896, description="Override of the host VPC MTU.")
+    """Reserve a range and peer it with Google services (Filestore, Lustre, Parallelstore, Vertex AI)."""
+    host_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
+    """Host VPC MTU; default: the largest any requested family needs (1460 when none)."""
     iap_ssh: bool = True
+    """Allow SSH from Identity-Aware Proxy (default true). No other ingress from outside."""
 
     @field_validator("host_cidr", "pods_cidr", "services_cidr", "gpu_cidr", "psa_cidr")
     @classmethod
@@ -173,23 +215,40 @@ class NetworkSpec(SpecModel):
 class ClusterSpec(SpecModel):
     """One cluster of the environment."""
 
-    name: str = Field(pattern=NAME_RE, description="Short name (lowercase, digits, -; at most 20).")
+    name: str = Field(pattern=NAME_RE)
+    """Short name (lowercase, digits, -; at most 20)."""
     path: ClusterPath
+    """compute-engine, gke, slurm, vertex or tpu."""
     workload: WorkloadSpec
-    machine_type: Optional[str] = Field(default=None, description="GPU machine type; default: the advisor's top choice.")
-    gpu: Optional[str] = Field(default=None, description="N1 only: the GPU to attach (nvidia-tesla-t4 …).")
+    """What the cluster runs."""
+    machine_type: Optional[str] = None
+    """GPU machine type from the catalog; default: the advisor's top choice."""
+    gpu: Optional[str] = None
+    """N1 only: the GPU to attach, e.g. nvidia-tesla-t4."""
     gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
+    """N1 only: GPUs attached per VM."""
     tpu: Optional[TpuSpec] = None
-    zone: Optional[str] = Field(default=None, description="Zone; default: the first environment zone that offers the machine.")
-    nodes: Optional[int] = Field(default=None, ge=1, le=10_000, description="Nodes; default: enough for workload.accelerators.")
+    """A TPU slice instead of GPUs (paths tpu and gke)."""
+    zone: Optional[str] = None
+    """Zone; default: the first zone (of the environment, or of the region) that offers the accelerator."""
+    nodes: Optional[int] = Field(default=None, ge=1, le=10_000)
+    """Number of nodes; default: enough for `workload.accelerators`."""
     provisioning: ProvisioningSpec = Field(default_factory=ProvisioningSpec)
+    """How capacity is obtained (default on-demand)."""
     framework: Optional[Framework] = None
+    """ML framework (jax, pytorch, tensorflow); picks runtimes and validation jobs."""
     storage: Optional[StorageSpec] = None
+    """The cluster's storage; left out, defaults follow the workload kind."""
     labels: dict[str, str] = Field(default_factory=dict)
-    compute_engine: PathOptions = Field(default=None, description="Options of path compute-engine.")
-    gke: PathOptions = Field(default=None, description="Options of path gke.")
-    slurm: PathOptions = Field(default=None, description="Options of path slurm.")
-    vertex: PathOptions = Field(default=None, description="Options of path vertex.")
+    """Extra labels for every resource (the contract labels are added)."""
+    compute_engine: PathOptions = None
+    """Options of path compute-engine (`computeEngine:`)."""
+    gke: PathOptions = None
+    """Options of path gke."""
+    slurm: PathOptions = None
+    """Options of path slurm."""
+    vertex: PathOptions = None
+    """Options of path vertex."""
 
     @field_validator("labels")
     @classmethod
@@ -224,15 +283,24 @@ class ClusterSpec(SpecModel):
 class EnvironmentSpec(SpecModel):
     """A whole stack: where it runs and its clusters."""
 
-    name: str = Field(alias="environment", pattern=NAME_RE, description="Environment name: dev, staging, prod …")
+    name: str = Field(alias="environment", pattern=NAME_RE)
+    """Environment name (dev, staging, prod …): the `ai-environment` label."""
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    """Google Cloud project id (`gcp:project`)."""
     region: str = Field(pattern=r"^[a-z]+-[a-z]+\d+$")
+    """Region of the environment, e.g. us-central1 (`gcp:region`)."""
     zones: list[str] = Field(min_length=1)
+    """Zones clusters may use, in order of preference."""
     hourly_budget_usd: Optional[float] = Field(default=None, ge=0)
+    """Hourly budget at list prices; the policies compare the plan's cost with it."""
     labels: dict[str, str] = Field(default_factory=dict)
-    protect_data: bool = Field(default=True, description="Protect stateful resources from deletion (set false only in throwaway environments).")
+    """Extra labels for every resource of every cluster."""
+    protect_data: bool = True
+    """Protect stateful resources from deletion (default true; set false only in throwaway environments)."""
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    """The environment's network."""
     clusters: list[ClusterSpec] = Field(min_length=1)
+    """The clusters."""
 
     @field_validator("labels")
     @classmethod

@@ -8,27 +8,33 @@ from ai_clusters.core.spec.base import SpecModel
 
 
 class TpuDataDiskSpec(SpecModel):
-    """A new persistent disk attached read-write to a single-host TPU VM (TPU VM path only)."""
+    """A new disk attached read-write to a single-host TPU VM."""
 
-    size_gb: int = Field(ge=10, le=65_536, description="Size in GB.")
-    type: Optional[str] = Field(default=None, description="Disk type; default: the generation's first data disk type in the catalog.")
+    size_gb: int = Field(ge=10, le=65_536)
+    """Size in GB."""
+    type: Optional[str] = None
+    """Disk type; default: the generation's first data disk type in the catalog (pd-balanced, hyperdisk-balanced)."""
     mount_point: str = Field(default="/mnt/data", pattern=r"^/[A-Za-z0-9_./-]*$")
+    """Where it is mounted (default /mnt/data)."""
 
 
 class TpuSpec(SpecModel):
-    """A TPU slice, given as an accelerator type or as generation + topology."""
+    """The TPU slice(s): an accelerator type, or a generation and a topology."""
 
-    type: Optional[str] = Field(default=None, description="Accelerator type, e.g. v5litepod-16.")
-    generation: Optional[str] = Field(default=None, description="Generation id from the catalog (v5e, v5p, v6e …).")
+    type: Optional[str] = None
+    """Accelerator type, e.g. v5litepod-16."""
+    generation: Optional[str] = None
+    """Generation id from the catalog (v4, v5e, v5p, v6e), with `topology`."""
     topology: Optional[str] = Field(default=None, pattern=r"^\d+x\d+(x\d+)?$")
+    """Topology in chips, e.g. 4x4 or 2x2x2, with `generation`."""
     runtime_version: Optional[str] = None
-    slices: int = Field(default=1, ge=1, le=64, description="Number of slices (multislice when > 1).")
-    data_disks: list[TpuDataDiskSpec] = Field(
-        default_factory=list, max_length=8, description="TPU VM path: new disks attached read-write (single-host slices only)."
-    )
-    startup_script: Optional[str] = Field(
-        default=None, max_length=32_768, description="TPU VM path: commands run as root on every worker after the storage is mounted."
-    )
+    """TPU VM runtime; default: the catalog's runtime for the generation and the framework."""
+    slices: int = Field(default=1, ge=1, le=64)
+    """Number of slices (multislice when more than 1)."""
+    data_disks: list[TpuDataDiskSpec] = Field(default_factory=list, max_length=8)
+    """New disks attached read-write (single-host, single-slice clusters only)."""
+    startup_script: Optional[str] = Field(default=None, max_length=32_768)
+    """Commands run as root on every worker at boot, after the storage is mounted."""
 
     @model_validator(mode="after")
     def _one_way(self) -> "TpuSpec":
