@@ -135,12 +135,19 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine names them: a child of the root stack carries no parent type.
         if parent and "::pulumi:pulumi:Stack::" in parent:
             parent = ""
         return super().make_urn(parent, type_, name)
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 (gRPC method name)
+        """A component's outputs, kept by URN (the benchmark's floor registers the same)."""
+        _ensure_event_loop()
+        self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         urn = self.make_urn(request.parent, request.type, request.name)
