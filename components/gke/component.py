@@ -5,8 +5,8 @@ private nodes, an IAM-guarded DNS endpoint (the IP endpoint stays private unless
 it to named ranges), Workload Identity, Dataplane V2 (and multi-networking when the family has
 GPU/RDMA NICs), a release channel, deletion protection, the CSI drivers the storage needs, Managed
 Service for Prometheus with DCGM GPU metrics, and a small system node pool; the default pool is
-removed. The accelerator pools are planned in `gke_node_pool`, the objects inside the cluster
-(GPU NIC networks, GPUDirect installers, volumes, the workload's service account) in `gke_objects`.
+removed. The accelerator pools are planned in `gke.plan` and built in `gke.node_pools`, the objects inside the cluster
+(GPU NIC networks, GPUDirect installers, volumes, the workload's service account) in `gke.objects`.
 """
 
 from typing import Optional, TypedDict
