@@ -192,8 +192,8 @@ def test_sbatch_names_the_training_partition_and_its_nodes_and_sources_tcpxo():
     assert text.startswith("#!/bin/bash\n")
     assert "#SBATCH --partition=a3mega\n" in text
     assert "#SBATCH --nodes=8\n" in text and "#SBATCH --gpus-per-node=8\n" in text
-    assert "source /var/lib/tcpxo/lib64/nccl-env-profile.sh" in text
-    assert "export NCCL_FASTRAK_IFNAME=" in text
+    # The job loads the environment every node's start-up wrote from the catalog (nccl-env-profile.sh and the Ubuntu NIC names).
+    assert ". /etc/ai-clusters/nccl-env.sh" in text and "[ -r /etc/ai-clusters/nccl-env.sh ] ||" in text
     assert "srun --mpi=pmi2 --ntasks-per-node=8 $HOME/nccl-tests/build/all_reduce_perf" in text
     assert "expected: not published" in text
     assert "#SBATCH --partition=debug" not in text
@@ -211,8 +211,13 @@ def test_compute_engine_loops_over_every_node_and_sources_gib_for_rdma():
     else:
         assert nodes["instance_group"] in listing
     assert 'for node in "${NODES[@]}"' in text and "--tunnel-through-iap" in text
-    assert "source /usr/local/gib/scripts/set_nccl_env.sh" in text and "export NCCL_NET=gIB" in text
+    assert text.count(". /etc/ai-clusters/nccl-env.sh") == 2, "the build and the test both load the node's NCCL environment"
     assert "all_reduce_perf" in text and "expected: not published" in text
+    run = run_program(PROJECT, "ce-a3ultra-rdma", read_stack_config(PROJECT, "ce-a3ultra-rdma"))
+    script = next(r.inputs["metadataStartupScript"] for r in run.registrations if r.type == "gcp:compute/instance:Instance")
+    env = script.split("cat > /etc/ai-clusters/nccl-env.sh <<'AI_CLUSTERS_ENV'\n", 1)[1].split("AI_CLUSTERS_ENV", 1)[0]
+    assert "source /usr/local/gib/scripts/set_nccl_env.sh" in env and "export NCCL_NET=gIB" in env
+    assert "apt_install nccl-gib=1.1.0" in script
 
 
 def test_single_node_compute_engine_runs_no_nccl():

@@ -88,6 +88,8 @@ def resolve_args(name: str, args: Mapping[str, Any], path: ClusterPath) -> Resol
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))
     spec_input = {k: args[k] for k in SPEC_KEYS if args.get(k) is not None}
+    # A component's storage is what it is given (ClusterStorage builds it): none declared is none, not a workload default.
+    spec_input.setdefault("storage", {"bucket": {"enabled": False}})
     spec = parse_model(ClusterSpec, {**spec_input, "name": name, "path": path})
     region = args["region"]
     return resolve_cluster(

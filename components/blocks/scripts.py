@@ -1,86 +1,370 @@
-"""Node start-up scripts: local SSD, and the cluster's shared storage mounted where it belongs.
+"""Node start-up scripts: the GPU driver, GPUDirect, storage clients, and the cluster's storage mounted.
 
-The scripts are idempotent (each mount is skipped when already there) so a reboot re-runs them
-safely. They are plain text built from the mounts ClusterStorage outputs.
+`startup_script(NodeScript(...))` writes one bash script from the catalog's `node_setup` facts (images, tags,
+flags, repositories and packages) and the mounts ClusterStorage outputs. Every step runs on its own, in a
+subshell with `set -euo pipefail`: a failed step is logged with its name (the start-up script's output goes
+to the serial console and the journal), recorded in the guest attribute `ai-clusters/<step>` and in
+`ai-clusters/status`, and the other steps still run; the script exits non-zero when any step failed. Each
+step is idempotent (a mount is skipped when already there, a package when installed), so the script runs
+again safely at every boot. Pure text: no Pulumi here.
 """
 
 import shlex
-from typing import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
 
-HEADER = """#!/bin/bash
-# Written by ai-clusters: mounts this cluster's storage. Safe to run again.
-set -euo pipefail
-log() { echo "ai-clusters: $*" | systemd-cat -t ai-clusters 2>/dev/null || echo "ai-clusters: $*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
-pkg() { if have apt-get; then DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; else dnf install -y "$@"; fi; }
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.catalog.models import AptRepository, ContainerRun, GpuDirectHost
+
+GUEST_ATTRIBUTES = "http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/ai-clusters"
+RXDM_CONTAINER = "receive-datapath-manager"
+PLUGIN_CONTAINER = "nccl-plugin-installer"
+
+HEADER = f"""#!/bin/bash
+# Written by ai-clusters: prepares this node and mounts this cluster's storage. Safe to run again.
+# Each step runs on its own; a failed step is logged by name, recorded in the guest attribute
+# ai-clusters/<step> (gcloud compute instances get-guest-attributes VM --query-path=ai-clusters/) and in
+# ai-clusters/status, and the other steps still run.
+set -uo pipefail
+FAILED=""
+export HOME=/var/lib/ai-clusters  # docker keeps its credentials here (the root file system of Container-Optimized OS is read-only)
+mkdir -p "$HOME"
+log() {{ echo "ai-clusters: $*"; logger -t ai-clusters -- "$*" 2>/dev/null || true; }}
+report() {{ curl -fsS -m 5 -X PUT --data "$2" -H 'Metadata-Flavor: Google' "{GUEST_ATTRIBUTES}/$1" >/dev/null 2>&1 || true; }}
+step() {{
+  local name=$1; shift
+  log "step $name: started"
+  ( set -euo pipefail; "$@" )
+  local rc=$?
+  if [ "$rc" -eq 0 ]; then log "step $name: done"; report "$name" ok
+  else log "step $name: FAILED (exit $rc)"; report "$name" "failed (exit $rc)"; FAILED="$FAILED $name"; fi
+}}
+have() {{ command -v "$1" >/dev/null 2>&1; }}
+os_id() {{ (. /etc/os-release && echo "$ID"); }}
+codename() {{ (. /etc/os-release && echo "${{VERSION_CODENAME:-$UBUNTU_CODENAME}}"); }}
+apt_install() {{
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$@" || {{ apt-get update -q && apt-get install -y -q "$@"; }}
+}}
+apt_repo() {{  # name, line ({{keyring}} and {{codename}} filled in), key URL or "", list URL or ""
+  local name=$1 line=$2 key=$3 list=$4 keyring=/etc/apt/keyrings/$1.gpg
+  mkdir -p /etc/apt/keyrings
+  if [ -n "$key" ] && [ ! -s "$keyring" ]; then curl -fsSL "$key" | gpg --dearmor --yes -o "$keyring"; fi
+  if [ -n "$list" ]; then
+    curl -fsSL "$list" | sed "s#deb https://#deb [signed-by=$keyring] https://#g" > "/etc/apt/sources.list.d/$name.list"
+  else
+    line=${{line//\\{{keyring\\}}/$keyring}}; line=${{line//\\{{codename\\}}/$(codename)}}
+    echo "$line" > "/etc/apt/sources.list.d/$name.list"
+  fi
+  apt-get update -q
+}}
 """
 
-LOCAL_SSD = """
-# Local NVMe SSDs as one RAID 0 array at /mnt/localssd (scratch: lost when the VM stops).
-if [ ! -e /dev/md/localssd ] && ls /dev/disk/by-id/google-local-nvme-ssd-* >/dev/null 2>&1; then
-  have mdadm || pkg mdadm
-  ssds=$(ls /dev/disk/by-id/google-local-nvme-ssd-*)
-  mdadm --create /dev/md/localssd --level=0 --force --raid-devices=$(echo $ssds | wc -w) $ssds
-  mkfs.ext4 -F /dev/md/localssd
+FOOTER = f"""
+if [ -n "$FAILED" ]; then
+  log "start-up finished; failed steps:$FAILED"
+  report status "failed:$FAILED"
+  exit 1
 fi
-if [ -e /dev/md/localssd ] && ! mountpoint -q /mnt/localssd; then
-  mkdir -p /mnt/localssd && mount /dev/md/localssd /mnt/localssd && chmod a+w /mnt/localssd
-fi
+report status ok
+log "start-up done"
 """
 
-
-DRIVER = """
-# NVIDIA driver with Google's installer (compute/docs/gpus/install-drivers-gpu). It may reboot the VM;
-# this script runs again at the next boot and continues.
-if ! nvidia-smi >/dev/null 2>&1; then
+INSTALLER_DRIVER = """
+step_gpu_driver() {
+  # Google's GPU driver installer (compute/docs/gpus/install-drivers-gpu). It may reboot the VM; this script
+  # runs again at the next boot and continues.
+  nvidia-smi >/dev/null 2>&1 && return 0
   mkdir -p /opt/google/cuda-installer && cd /opt/google/cuda-installer
   curl -fSsL -O https://storage.googleapis.com/compute-gpu-installation-us/installer/latest/cuda_installer.pyz
   python3 cuda_installer.pyz install_driver
-  cd /
-fi
+}
+step gpu-driver step_gpu_driver
+"""
+
+LOCAL_SSD = """
+step_local_ssd() {
+  # Local NVMe SSDs as one RAID 0 array at /mnt/localssd (scratch: lost when the VM stops).
+  mountpoint -q /mnt/localssd && return 0
+  ls /dev/disk/by-id/google-local-nvme-ssd-* >/dev/null 2>&1 || { log "no local SSD"; return 0; }
+  if [ "$(os_id)" = cos ]; then log "Container-Optimized OS has no mdadm: local SSDs stay unassembled"; return 0; fi
+  have mdadm || apt_install mdadm || dnf install -y mdadm
+  if [ ! -e /dev/md/localssd ]; then
+    ssds=$(ls /dev/disk/by-id/google-local-nvme-ssd-*)
+    mdadm --create /dev/md/localssd --level=0 --force --raid-devices=$(echo $ssds | wc -w) $ssds
+    mkfs.ext4 -F /dev/md/localssd
+  fi
+  mkdir -p /mnt/localssd && mount /dev/md/localssd /mnt/localssd && chmod a+w /mnt/localssd
+}
+step local-ssd step_local_ssd
 """
 
 
-def _mount_block(mount: Mapping[str, str]) -> str:
+@dataclass(frozen=True)
+class NodeScript:
+    """What one node's start-up script does."""
+
+    mounts: tuple[Mapping[str, str], ...] = ()
+    """The storage it mounts (ClusterStorage.mounts entries)."""
+    os: Optional[str] = None
+    """The image's OS from the catalog (ImageOs.os); None for an image the catalog does not know."""
+    install_driver: bool = False
+    """Install the NVIDIA driver with Google's installer (images without one)."""
+    local_ssd: bool = False
+    """Assemble the bundled local SSDs into /mnt/localssd."""
+    gpudirect: Optional[GpuDirectHost] = None
+    """Light the family's GPUDirect: the host set-up of its flavour and OS."""
+    gpus: int = 0
+    """GPUs of the node (RxDM gets their devices on hosts without the NVIDIA container toolkit)."""
+    rxdm_at_boot: bool = True
+    """Start the receive-datapath manager now (VMs); Slurm starts it per job in its prolog instead."""
+    extra: str = ""
+    """Commands run last (a TPU cluster's multislice environment and its own commands)."""
+    skip_kinds: tuple[str, ...] = field(default=())
+    """Mount kinds this node leaves to another mechanism (slurm-gcp mounts its network storage itself)."""
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _repo_lines(repos: Iterable[AptRepository]) -> list[str]:
+    lines = []
+    for r in repos:
+        if r.requires:
+            lines.append(f"  apt_install {' '.join(_q(p) for p in r.requires)}")
+        lines.append(f"  apt_repo {_q(r.name)} {_q(r.line or '')} {_q(r.key_url or '')} {_q(r.list_url or '')}")
+    return lines
+
+
+def _docker_run(name: str, run: ContainerRun, uds_path: Optional[str], gpus: int, detach: bool) -> str:
+    flags = [f.replace("{uds_path}", uds_path or "") for f in run.docker_flags]
+    if run.gpu_devices:
+        flags += [f"--device=/dev/nvidia{i}" for i in range(gpus)]
+    args = [a.replace("{uds_path}", uds_path or "") for a in run.args]
+    mode = ["--detach", "--restart=unless-stopped"] if detach else ["--rm"]
+    return " ".join(["docker run", *mode, f"--name={name}", *(_q(f) for f in flags), _q(run.image), *(_q(a) for a in args)])
+
+
+def gpudirect_steps(host: GpuDirectHost, *, gpus: int, rxdm_at_boot: bool) -> str:
+    """The steps that make a node of `host`'s flavour ready for NCCL over every GPU NIC."""
+    out: list[str] = []
+    flavor = host.flavor.value
+    if host.driver:
+        out.append("\nstep_gpu_driver() {\n" + "\n".join(f"  {line}" for line in host.driver) + "\n}\nstep gpu-driver step_gpu_driver\n")
+    if host.exec_mounts:
+        body = "\n".join(f"  mkdir -p {_q(d)} && mount --bind {_q(d)} {_q(d)} && mount -o remount,exec {_q(d)}" for d in host.exec_mounts)
+        out.append(f"\nstep_exec_mounts() {{\n  # Container-Optimized OS mounts /var not executable: the driver and the plugin live there.\n{body}\n}}\nstep exec-mounts step_exec_mounts\n")
+    fix = host.dkms_fix
+    packages = [p for p in host.packages if fix is None or p.split("=")[0] != fix.package]
+    if host.repositories or packages:
+        body = _repo_lines(host.repositories) + ([f"  apt_install {' '.join(_q(p) for p in packages)}"] if packages else [])
+        out.append(f"\nstep_{flavor}_packages() {{\n" + "\n".join(body) + f"\n}}\nstep {flavor}-packages step_{flavor}_packages\n")
+    if fix is not None:
+        src = f"/usr/src/{fix.package}-{fix.version}"
+        module = host.kernel_modules[0] if host.kernel_modules else fix.package
+        sed = _q("s/" + _sed_escape(fix.replace[0]) + "/" + _sed_escape(fix.replace[1]) + "/")
+        out.append(
+            f"""
+step_{fix.package.replace('-', '_')}() {{
+  # The DKMS module built from its packaged source (as Cluster Toolkit's A3 Mega image does); kernels whose build
+  # fails get the source's one-line fix first.
+  modprobe {_q(module)} 2>/dev/null && return 0
+  if [ ! -d {src} ]; then
+    tmp=$(mktemp -d) && (cd "$tmp" && apt-get download {_q(fix.package)} && dpkg-deb -x ./*.deb .)
+    cp -r "$tmp{src}" /usr/src/ && rm -rf "$tmp"
+  fi
+  dkms status -m {_q(fix.package)} -v {_q(fix.version)} | grep -q added || dkms add -m {_q(fix.package)} -v {_q(fix.version)} || true
+  if ! dkms build -m {_q(fix.package)} -v {_q(fix.version)} --force; then
+    sed -i {sed} {src}/{fix.file}
+    dkms build -m {_q(fix.package)} -v {_q(fix.version)} --force
+  fi
+  dkms install -m {_q(fix.package)} -v {_q(fix.version)} --force
+}}
+step {fix.package} step_{fix.package.replace('-', '_')}
+"""
+        )
+    if host.kernel_modules:
+        out.append("\nstep_kernel_modules() {\n" + "\n".join(f"  modprobe {_q(m)}" for m in host.kernel_modules) + "\n}\nstep kernel-modules step_kernel_modules\n")
+    if host.aperture_devices:
+        out.append(
+            f"""
+step_aperture_devices() {{
+  # The aperture devices RxDM and NCCL read, bound under /dev/aperture_devices (as Google's TCPXO installer does).
+  mkdir -p /dev/aperture_devices
+  lspci -nn -D | grep {_q(host.aperture_devices)} | awk '{{print $1}}' | while read -r bdf; do
+    mkdir -p "/dev/aperture_devices/$bdf"
+    mountpoint -q "/dev/aperture_devices/$bdf" || mount --bind "$(readlink -f /sys/bus/pci/devices/$bdf)" "/dev/aperture_devices/$bdf"
+  done
+  chmod -R a+r /dev/aperture_devices/
+  chmod a+rw /dev/aperture_devices/*/resource*
+}}
+step aperture-devices step_aperture_devices
+"""
+        )
+    if host.accept_tcp:
+        out.append("\nstep_accept_tcp() {\n  iptables -C INPUT -p tcp -m tcp -j ACCEPT 2>/dev/null || iptables -I INPUT -p tcp -m tcp -j ACCEPT\n}\nstep accept-tcp step_accept_tcp\n")
+    if host.docker and host.os != "cos":
+        repos = catalog().data.node_setup.docker  # type: ignore[union-attr]
+        body = [
+            "  have docker || apt_install docker.io",
+            "  if ! have nvidia-ctk; then",
+            *("  " + line for line in _repo_lines(repos)),
+            "    apt_install nvidia-container-toolkit",
+            "  fi",
+            "  nvidia-ctk runtime configure --runtime=docker",
+            "  systemctl restart docker",
+        ]
+        out.append("\nstep_docker() {\n" + "\n".join(body) + "\n}\nstep docker step_docker\n")
+    for path, content in host.files.items():
+        key = path.rsplit("/", 1)[-1].split(".")[0].replace("_", "-")
+        out.append(
+            f"\nstep_file_{key.replace('-', '_')}() {{\n  mkdir -p {_q(path.rsplit('/', 1)[0])}\n"
+            f"  cat > {_q(path)} <<'AI_CLUSTERS_FILE'\n{content.rstrip()}\nAI_CLUSTERS_FILE\n}}\nstep {key} step_file_{key.replace('-', '_')}\n"
+        )
+    if host.plugin is not None:
+        body = [
+            "  # Google's images sit in Artifact Registry: docker signs in with the node's service account.",
+            "  { if have docker-credential-gcr; then docker-credential-gcr configure-docker --registries=us-docker.pkg.dev; "
+            "elif have gcloud; then gcloud auth configure-docker --quiet us-docker.pkg.dev; fi; } || log 'docker not signed in to us-docker.pkg.dev'",
+            f"  rm -rf {_q(host.nccl.library_dir or '/nonexistent')}",
+            "  " + _docker_run(PLUGIN_CONTAINER, host.plugin, host.uds_path, gpus, detach=False),
+            f"  test -d {_q(host.nccl.library_dir or '/')}",
+        ]
+        out.append(f"\nstep_nccl_plugin() {{\n" + "\n".join(body) + f"\n}}\nstep nccl-plugin step_nccl_plugin\n")
+    if host.rxdm is not None and rxdm_at_boot:
+        wait = ""
+        if host.rxdm.ready_log:
+            wait = (
+                f"\n  for _ in $(seq 60); do docker logs {RXDM_CONTAINER} 2>&1 | grep -q {_q(host.rxdm.ready_log)} && return 0; sleep 2; done\n"
+                f"  log 'RxDM did not report ready: {host.rxdm.ready_log}'; return 1"
+            )
+        body = [
+            f"  mkdir -p {_q(host.uds_path)}" if host.uds_path else "",
+            f"  docker rm -f {RXDM_CONTAINER} >/dev/null 2>&1 || true",
+            "  " + _docker_run(RXDM_CONTAINER, host.rxdm, host.uds_path, gpus, detach=True),
+        ]
+        out.append("\nstep_rxdm() {\n  # The receive-datapath manager: it must run while NCCL jobs use the GPU NICs.\n"
+                   + "\n".join(b for b in body if b) + wait + "\n}\nstep rxdm step_rxdm\n")
+    out.append(nccl_env_step(host))
+    return "".join(out)
+
+
+def _sed_escape(text: str) -> str:
+    """A literal for sed's basic regular expressions and replacements."""
+    out = ""
+    for ch in text:
+        out += "\\" + ch if ch in "\\/.*[]^$&" else ch
+    return out
+
+
+def nccl_environment(host: GpuDirectHost) -> str:
+    """The NCCL environment jobs source on a node of `host`'s flavour (what the env file holds)."""
+    lines = [f"# NCCL over GPUDirect-{host.flavor.value.upper()} (ai-clusters; catalog node_setup). Source it: . FILE"]
+    lines += list(host.nccl.setup)
+    lines += [f"export {k}={_q(v)}" for k, v in host.nccl.env.items()]
+    if host.nccl.library_dir:
+        lines.append(f'export LD_LIBRARY_PATH={host.nccl.library_dir}:"${{LD_LIBRARY_PATH:-}}"')
+    return "\n".join(lines) + "\n"
+
+
+def nccl_env_step(host: GpuDirectHost) -> str:
+    path = catalog().data.node_setup.env_file  # type: ignore[union-attr]
+    folder = path.rsplit("/", 1)[0]
+    return (
+        f"\nstep_nccl_env() {{\n  mkdir -p {_q(folder)}\n  cat > {_q(path)} <<'AI_CLUSTERS_ENV'\n{nccl_environment(host).rstrip()}\nAI_CLUSTERS_ENV\n"
+        f"  chmod 0644 {_q(path)}\n}}\nstep nccl-env step_nccl_env\n"
+    )
+
+
+def _client_step(kind: str, os: Optional[str]) -> str:
+    """Installs the client of a storage kind (from the catalog, for the image's OS), unless it is there."""
+    facts = catalog().data.node_setup
+    assert facts is not None
+    probe = {"filestore": "mount.nfs", "gcsfuse": "gcsfuse", "lustre": "mount.lustre", "parallelstore": "dfuse"}[kind]
+    clients = [c for c in facts.storage_clients if c.kind == kind and (os is None or os in c.os)]
+    if os is not None and not clients:
+        return f"\nstep_{kind}_client() {{\n  log 'no {kind} client for {os} in the catalog'; return 1\n}}\nstep {kind}-client step_{kind}_client\n"
+    apt = next((c for c in clients if not c.builtin), None)
+    body = [f"  have {probe} && return 0"]
+    if any(c.builtin for c in clients):
+        body.append('  [ "$(os_id)" = cos ] && return 0  # built into Container-Optimized OS')
+    if apt is not None:
+        body += _repo_lines(apt.repositories)
+        body.append(f"  apt_install {' '.join(_package(p) for p in apt.packages)}")
+        body += [f"  modprobe {_q(m)}" for m in apt.kernel_modules]
+    if kind == "parallelstore":
+        body.append("  systemctl enable --now daos_agent 2>/dev/null || true")
+    return f"\nstep_{kind}_client() {{\n" + "\n".join(body) + f"\n}}\nstep {kind}-client step_{kind}_client\n"
+
+
+def _package(name: str) -> str:
+    """A package name for the shell: `{kernel}` becomes the running kernel's release."""
+    if "{kernel}" in name:
+        return '"' + name.replace("{kernel}", "$(uname -r)") + '"'
+    return _q(name)
+
+
+def _mount_step(index: int, mount: Mapping[str, str]) -> str:
     kind = mount["kind"]
-    point = shlex.quote(mount["mount_point"])
+    point = _q(mount["mount_point"])
     source = mount["source"]
     opts = mount.get("options") or "defaults"
-    guard = f"if ! mountpoint -q {point}; then\n  mkdir -p {point}\n"
     if kind == "filestore":
-        body = f"  have mount.nfs || pkg nfs-common || pkg nfs-utils\n  mount -t nfs -o {shlex.quote(opts)} {shlex.quote(source)} {point}\n"
+        body = f"  mount -t nfs -o {_q(opts)} {_q(source)} {point}"
     elif kind == "lustre":
-        body = (
-            "  # The Managed Lustre client modules must match the kernel; see Google's Managed Lustre client docs.\n"
-            "  modprobe lustre 2>/dev/null || log 'lustre client not installed'\n"
-            f"  mount -t lustre -o {shlex.quote(opts)} {shlex.quote(source)} {point}\n"
-        )
+        body = f"  mount -t lustre -o {_q(opts)} {_q(source)} {point}"
     elif kind == "parallelstore":
         body = (
-            "  # DAOS agent pointed at the Parallelstore access points, then dfuse.\n"
-            f"  mkdir -p /etc/daos && printf 'access_points: [%s]\\ntransport_config:\\n  allow_insecure: true\\n' {shlex.quote(source)} > /etc/daos/daos_agent.yml\n"
-            "  systemctl restart daos_agent 2>/dev/null || log 'daos client not installed'\n"
-            f"  dfuse -m {point} --pool default-pool --container default-container --multi-user\n"
+            "  # The DAOS agent pointed at the Parallelstore access points, then dfuse.\n"
+            f"  mkdir -p /etc/daos && printf 'access_points: [%s]\\ntransport_config:\\n  allow_insecure: true\\n' {_q(source)} > /etc/daos/daos_agent.yml\n"
+            "  systemctl restart daos_agent\n"
+            f"  dfuse -m {point} --pool default-pool --container default-container --multi-user"
         )
     elif kind == "gcsfuse":
-        body = (
-            "  have gcsfuse || pkg gcsfuse\n"
-            f"  gcsfuse -o allow_other --implicit-dirs --file-cache-max-size-mb=-1 {shlex.quote(source)} {point}\n"
-        )
+        body = f"  gcsfuse -o allow_other --implicit-dirs --file-cache-max-size-mb=-1 {_q(source)} {point}"
     elif kind == "hyperdisk-ml":
-        body = f"  mount -o {shlex.quote(opts)} /dev/disk/by-id/google-models {point}\n"
+        body = f"  mount -o {_q(opts)} /dev/disk/by-id/google-models {point}"
     elif kind == "disk":
         # A block device by path (TPU VM data disks have no device name): ext4 on first use unless read-only.
         writable = "ro" not in opts.split(",")
-        body = f"  dev={shlex.quote(source)}\n  for _ in $(seq 60); do [ -b \"$dev\" ] && break; sleep 2; done\n"
+        body = f"  dev={_q(source)}\n  for _ in $(seq 60); do [ -b \"$dev\" ] && break; sleep 2; done"
         if writable:
-            body += '  blkid \"$dev\" >/dev/null 2>&1 || mkfs.ext4 -m 0 -E lazy_itable_init=0,lazy_journal_init=0,discard \"$dev\"\n'
-        body += f"  mount -o {shlex.quote(opts)} \"$dev\" {point}\n"
+            body += '\n  blkid "$dev" >/dev/null 2>&1 || mkfs.ext4 -m 0 -E lazy_itable_init=0,lazy_journal_init=0,discard "$dev"'
+        body += f'\n  mount -o {_q(opts)} "$dev" {point}'
         if writable:
-            body += f"  chmod a+w {point}\n"
+            body += f"\n  chmod a+w {point}"
     else:
         raise ValueError(f"unknown mount kind {kind!r}")
-    return f"\n# {kind}: {source} at {mount['mount_point']}\n{guard}{body}fi\n"
+    name = f"mount-{kind}-{index}"
+    fn = name.replace("-", "_")
+    return (
+        f"\n# {kind}: {source} at {mount['mount_point']}\n{fn}() {{\n  mountpoint -q {point} && return 0\n  mkdir -p {point}\n{body}\n}}\n"
+        f"step {name} {fn}\n"
+    )
+
+
+CLIENT_KINDS = ("filestore", "gcsfuse", "lustre", "parallelstore")
+
+
+def startup_script(node: NodeScript) -> str:
+    """The node's start-up script: driver, GPUDirect, local SSD, storage clients, mounts, then its own commands."""
+    parts = [HEADER]
+    if node.install_driver:
+        parts.append(INSTALLER_DRIVER)
+    if node.gpudirect is not None:
+        parts.append(gpudirect_steps(node.gpudirect, gpus=node.gpus, rxdm_at_boot=node.rxdm_at_boot))
+    if node.local_ssd:
+        parts.append(LOCAL_SSD)
+    mounts = [m for m in node.mounts if m["kind"] not in node.skip_kinds]
+    for kind in dict.fromkeys(m["kind"] for m in mounts):
+        if kind in CLIENT_KINDS:
+            parts.append(_client_step(kind, node.os))
+    parts.extend(_mount_step(i, m) for i, m in enumerate(mounts))
+    if node.extra:
+        parts.append("\n" + node.extra.rstrip() + "\n")
+    parts.append(FOOTER)
+    return "".join(parts)
 
 
 def environment_block(values: Mapping[str, str], comment: str) -> str:
@@ -97,17 +381,4 @@ def environment_block(values: Mapping[str, str], comment: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def startup_script(
-    mounts: Iterable[Mapping[str, str]], *, local_ssd: bool = False, install_driver: bool = False, extra: str = ""
-) -> str:
-    """A start-up script that installs the GPU driver if asked, prepares local SSD and mounts every mount."""
-    parts = [HEADER]
-    if install_driver:
-        parts.append(DRIVER)
-    if local_ssd:
-        parts.append(LOCAL_SSD)
-    parts.extend(_mount_block(m) for m in mounts)
-    if extra:
-        parts.append("\n" + extra.rstrip() + "\n")
-    parts.append('\nlog "start-up done"\n')
-    return "".join(parts)
+__all__ = ["NodeScript", "environment_block", "gpudirect_steps", "nccl_environment", "startup_script"]

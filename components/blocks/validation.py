@@ -130,26 +130,14 @@ def nccl_build(prefix: str = "$HOME") -> str:
     )
 
 
-def plugin_check(flavor: NcclFlavor) -> str:
-    lib = flavor.vm.library_dir
-    return (
-        f'[ -d {lib} ] || {{ echo "the GPUDirect-{flavor.flavor.value.upper()} NCCL plugin is not installed at {lib}; '
-        f'see {catalog().data.sources[flavor.sources[0]].url}"; exit 1; }}'
-        if lib
-        else ""
-    )
-
-
-# ---- Slurm -------------------------------------------------------------------------------------
-
-
-# ---- Compute Engine and TPU VMs ----------------------------------------------------------------
-
-
-# ---- GKE -----------------------------------------------------------------------------------------
-
-
-# ---- Vertex AI -----------------------------------------------------------------------------------
+def nccl_env_check() -> list[str]:
+    """Lines that load the NCCL environment the node's start-up wrote (catalog node_setup), or stop saying why."""
+    env_file = catalog().data.node_setup.env_file  # type: ignore[union-attr]
+    return [
+        f'[ -r {env_file} ] || {{ echo "no NCCL environment at {env_file}: this node has not finished its GPUDirect set-up '
+        f'(gcloud compute instances get-guest-attributes NODE --query-path=ai-clusters/)"; exit 1; }}',
+        f". {env_file}",
+    ]
 
 
 def job_yaml(doc: dict) -> str:
@@ -159,10 +147,13 @@ def job_yaml(doc: dict) -> str:
 __all__ = [
     "benchmark_script",
     "expected_busbw",
-    "kubernetes_job",
+    "heredoc",
+    "job_yaml",
+    "kind_of",
+    "nccl_build",
+    "nccl_env_check",
+    "nccl_exports",
     "nccl_flavor",
-    "sbatch_script",
-    "tpu_commands",
-    "vertex_custom_job",
-    "vm_commands",
+    "package_spec",
+    "report_busbw",
 ]

@@ -25,8 +25,9 @@ METADATA = {
 FIRST_BOOT_DRIVER = {"install-nvidia-driver": "True"}  # Deep Learning VM images install the driver at first boot
 
 
-def metadata_for(shape: Optional[NodeShape]) -> dict[str, str]:
-    first_boot = shape is not None and shape.family.image.driver == "first-boot"
+def metadata_for(shape: Optional[NodeShape], first_boot_driver: Optional[bool] = None) -> dict[str, str]:
+    """OS Login metadata, and the Deep Learning VM driver flag where the node boots the family's DLVM image."""
+    first_boot = (shape is not None and shape.family.image.driver == "first-boot") if first_boot_driver is None else first_boot_driver
     return {**METADATA, **(FIRST_BOOT_DRIVER if first_boot else {})}
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is limited by the account's IAM roles
 
@@ -145,6 +146,7 @@ def instance_kwargs(
     machine_type: Optional[str] = None,
     disk_type: Optional[str] = None,
     metadata: Optional[dict] = None,
+    first_boot_driver: Optional[bool] = None,
 ) -> dict:
     """Keyword arguments of `gcp.compute.Instance` for one accelerator VM (or, without a shape, a CPU VM)."""
     s = scheduling_for(shape, provisioning, in_group=False)
@@ -169,7 +171,7 @@ def instance_kwargs(
             enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceServiceAccountArgs(email=service_account, scopes=SCOPES),
-        metadata={**metadata_for(shape), **(metadata or {})},
+        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {})},
         metadata_startup_script=startup_script,
         attached_disks=pulumi.Output.from_input(read_only_disks).apply(
             lambda disks: [c.InstanceAttachedDiskArgs(source=d, mode="READ_ONLY", device_name="models") for d in disks]
@@ -196,6 +198,7 @@ def template_kwargs(
     metadata: Optional[dict] = None,
     machine_type: Optional[str] = None,
     disk_type: Optional[str] = None,
+    first_boot_driver: Optional[bool] = None,
 ) -> dict:
     """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs (or CPU VMs)."""
     s = scheduling_for(shape, provisioning, in_group=in_group)
@@ -229,7 +232,7 @@ def template_kwargs(
             enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceTemplateServiceAccountArgs(email=service_account, scopes=SCOPES),
-        metadata={**metadata_for(shape), **(metadata or {})},
+        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {})},
         metadata_startup_script=startup_script,
         resource_policies=placement_policy,  # pulumi-gcp 10 takes one self link (the API allows one)
         labels=labels,

@@ -20,12 +20,14 @@ from ai_clusters.blocks.args import GpuClusterArgs, MountArgs, NetworkAttachment
 from ai_clusters.blocks.cluster import check_network_attachment, compact_placement, ssh_command
 from ai_clusters.blocks.component import BuildContext, ClusterComponent
 from ai_clusters.blocks.iam import node_service_account
-from ai_clusters.blocks.scripts import startup_script
+from ai_clusters.blocks.scripts import NodeScript, startup_script
 from ai_clusters.blocks.vm import instance_kwargs, template_kwargs
-from ai_clusters.compute_engine.plan import VmPlan
+from ai_clusters.compute_engine.plan import VmPlan, mount_problems
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.core.labels import cluster_labels
-from ai_clusters.core.spec import ResolvedCluster
+from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
+
+GUEST_ATTRIBUTES = {"enable-guest-attributes": "TRUE"}  # the start-up script reports each step there
 from ai_clusters.compute_engine.args import ComputeEngineOptionsArgs
 
 
@@ -73,7 +75,11 @@ class GpuVmCluster(ClusterComponent):
 
     def check_wiring(self, resolved: ResolvedCluster, args: dict, add) -> None:
         assert resolved.shape is not None
-        check_network_attachment(f"GpuVmCluster '{resolved.name}'", resolved.shape, args.get("network"), add)
+        subject = f"GpuVmCluster '{resolved.name}'"
+        check_network_attachment(subject, resolved.shape, args.get("network"), add)
+        plan: Optional[VmPlan] = resolved.plan
+        if plan is not None:
+            check_mounts(subject, plan, args.get("mounts"), add)
 
     def build(self, name: str, resolved: ResolvedCluster, args: dict) -> None:
         plan: VmPlan = resolved.plan
@@ -95,8 +101,20 @@ class GpuVmCluster(ClusterComponent):
             buckets=[args["bucket"]] if args.get("bucket") else [],
         )
         placement = compact_placement(name, resolved, self) if resolved.nodes > 1 and shape.family.compact_placement else None
+        for caution in plan.cautions:
+            pulumi.log.warn(caution, resource=self)
         script = mounts.apply(
-            lambda ms: startup_script(ms, local_ssd=shape.local_ssd_gb > 0, install_driver=shape.family.image.driver == "installer")
+            lambda ms: startup_script(
+                NodeScript(
+                    mounts=tuple(ms),
+                    os=plan.os,
+                    install_driver=plan.install_driver,
+                    local_ssd=shape.local_ssd_gb > 0,
+                    gpudirect=plan.gpudirect,
+                    gpus=shape.gpus,
+                    skip_kinds=plan.skip_mounts,
+                )
+            )
         )
         read_only = mounts.apply(lambda ms: [m["source"] for m in ms if m["kind"] == "hyperdisk-ml"])
         image = plan.image
@@ -117,6 +135,8 @@ class GpuVmCluster(ClusterComponent):
             startup_script=script,
             placement_policy=placement.self_link if placement else None,
             read_only_disks=read_only,
+            metadata=GUEST_ATTRIBUTES,
+            first_boot_driver=plan.first_boot_driver,
         )
         if use_group:
             template = gcp.compute.InstanceTemplate(
@@ -186,8 +206,26 @@ class GpuVmCluster(ClusterComponent):
         self.node_count = pulumi.Output.from_input(resolved.nodes)
         instances = [] if use_group else [f"{name}-{i}" for i in range(resolved.nodes)]
         self.validation_job = pulumi.Output.from_input(project).apply(
-            lambda p: validation.vm_commands(resolved, instances, f"{name}-group", p)
+            lambda p: validation.vm_commands(resolved, instances, f"{name}-group", p, plan)
         )
+
+
+def check_mounts(subject: str, plan: VmPlan, mounts, add) -> None:
+    """The mounts given against the clients the nodes' image has: now when plain, at deployment when an Output."""
+    if mounts is None:
+        return
+    if isinstance(mounts, pulumi.Output):
+
+        def check(ms: list) -> list:
+            problems = mount_problems(plan, [m["kind"] for m in ms])
+            if problems:
+                raise SpecError([Problem("mounts", p) for p in problems], subject)
+            return ms
+
+        mounts.apply(check)
+        return
+    for problem in mount_problems(plan, [m["kind"] for m in mounts]):
+        add("mounts", problem)
 
 
 def from_resolved(cl: ResolvedCluster, context: BuildContext) -> GpuVmCluster:

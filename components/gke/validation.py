@@ -104,7 +104,7 @@ def _nccl_pod(cl: ResolvedCluster, flavor: NcclFlavor, name: str, nodes: int, no
         mounts.append({"name": volume(host), "mountPath": inside})
     for host, inside in gke.sidecar_mounts.items():
         sidecar_mounts.append({"name": volume(host), "mountPath": inside})
-    volumes.append({"name": "shared-memory", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}})
+    volumes.append({"name": "shared-memory", "emptyDir": {"medium": "Memory", "sizeLimit": gke.shm_size}})
     mounts.append({"name": "shared-memory", "mountPath": "/dev/shm"})
     if gke.socket_dir:
         volumes.append({"name": "gpudirect-socket", "emptyDir": {}})

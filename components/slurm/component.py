@@ -36,7 +36,7 @@ from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import ClusterPath, WorkloadKind
 from ai_clusters.blocks.iam import NODE_ROLES, NodeIdentity, node_service_account
 from ai_clusters.core.nics import family_uses_gpu_nics
-from ai_clusters.blocks.scripts import startup_script
+from ai_clusters.blocks.scripts import NodeScript, startup_script
 from ai_clusters.slurm.plan import NodeSet, RoleMachine, SlurmLayout
 from ai_clusters.core.spec import Problem, ProvisioningSpec, ResolvedCluster, SpecError
 from ai_clusters.blocks.storage import ClusterStorage, FilestoreArgs, StorageArgs
@@ -169,7 +169,7 @@ class SlurmCluster(ClusterComponent):
         mounts = self._mounts(args.get("mounts") or [], args.get("private_services_range"))
         scripted = mounts.apply(conf.script_mounts)
         # Hyperdisk ML volumes are attached to GPU nodes only; the other mounts reach every node.
-        no_disks = scripted.apply(lambda ms: startup_script([m for m in ms if m["kind"] != "hyperdisk-ml"]))
+        no_disks = scripted.apply(lambda ms: startup_script(NodeScript(mounts=tuple(m for m in ms if m["kind"] != "hyperdisk-ml"))))
         self._put("script-controller", conf.script_object("controller", "ai-clusters.sh"), no_disks)
         self._put(f"script-login-{layout.login.group}", conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"), no_disks)
         if layout.scripts_dir:
@@ -353,7 +353,7 @@ class SlurmCluster(ClusterComponent):
             ),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
-        script = no_disks if ns.shape is None else scripted.apply(lambda ms: startup_script(ms, local_ssd=ns.local_ssd))
+        script = no_disks if ns.shape is None else scripted.apply(lambda ms: startup_script(NodeScript(mounts=tuple(ms), local_ssd=ns.local_ssd)))
         self._put(f"script-{ns.name}", conf.script_object(f"nodeset-{ns.name}", "ai-clusters.sh"), script)
         self._put(
             f"nodeset-{ns.name}",

@@ -3,10 +3,9 @@
 import shlex
 
 from ai_clusters.blocks.validation import (
-    nccl_exports,
     heredoc,
     nccl_build,
-    plugin_check,
+    nccl_env_check,
     benchmark_script,
     nccl_flavor,
     report_busbw,
@@ -38,8 +37,7 @@ def sbatch_script(cl: ResolvedCluster, partition: str, nodes: int, shape: NodeSh
         lines += [
             "",
             f"# NCCL all-reduce over every node with GPUDirect-{flavor.flavor.value.upper()} (catalog nccl.{flavor.flavor.value})",
-            plugin_check(flavor),
-            *nccl_exports(flavor.vm),
+            *nccl_env_check(),
             "srun --nodes=1 --ntasks=1 bash -c " + shlex.quote(nccl_build()),
             f"srun --mpi=pmi2 --ntasks-per-node={gpus_per_node} $HOME/nccl-tests/build/all_reduce_perf {facts.all_reduce_args} | tee nccl-$SLURM_JOB_ID.log",
             report_busbw(shape, "nccl-$SLURM_JOB_ID.log", nodes),

@@ -36,7 +36,7 @@ from ai_clusters.blocks.component import BuildContext, ClusterComponent
 from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.blocks.iam import node_service_account
-from ai_clusters.blocks.scripts import environment_block, startup_script
+from ai_clusters.blocks.scripts import NodeScript, environment_block, startup_script
 from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
 from ai_clusters.blocks.vm import METADATA, SCOPES
 from ai_clusters.tpu.plan import TpuPlan
@@ -141,7 +141,7 @@ class TpuVmCluster(ClusterComponent):
             node_name = name if spec.slices == 1 else f"{name}-{i}"
             coordinator = _coordinator_of(nodes[0]) if i > 0 else None
             script = pulumi.Output.all(node_mounts, coordinator).apply(
-                lambda v, i=i: startup_script(v[0], extra=_extra_script(resolved, i, v[1], multislice_port()))
+                lambda v, i=i: startup_script(NodeScript(mounts=tuple(v[0]), extra=_extra_script(resolved, i, v[1], multislice_port())))
             )
             node = gcp.tpu.V2Vm(
                 node_name,

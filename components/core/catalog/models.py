@@ -553,13 +553,13 @@ class NcclGkeTest(NcclHost):
     sidecar_mounts: dict[str, str] = Field(default_factory=dict, description="host path -> container path for the sidecar")
     sidecar_devices: list[str] = Field(default_factory=list, description="Devices the NRI injector gives the sidecar besides /dev/nvidiaN.")
     socket_dir: Optional[tuple[str, str]] = Field(default=None, description="A folder the sidecar (first) and the test (second) share.")
+    shm_size: str = Field(default="1Gi", pattern=r"^\d+[MG]i$", description="Size of the in-memory /dev/shm of the test pods.")
 
 
 class NcclFlavor(Sourced):
-    """The NCCL settings of one GPUDirect flavour: on VMs (Compute Engine, Slurm) and on GKE."""
+    """The NCCL test of one GPUDirect flavour on GKE (VMs and Slurm nodes: catalog `node_setup`)."""
 
     flavor: GpuDirect
-    vm: NcclHost
     gke: NcclGkeTest
 
 
@@ -589,6 +589,119 @@ class NcclFacts(Sourced):
         return next((f for f in self.flavors if f.flavor == flavor), None)
 
 
+class ImageRef(_Model):
+    """A boot image family in its project."""
+
+    project: str
+    family: str
+
+
+class ImageOs(_Model):
+    """What operating system a boot image runs: how its nodes install software."""
+
+    project: str
+    family: str
+    os: str = Field(pattern=r"^(cos|ubuntu-2204|ubuntu-2404|debian-12|rocky-8|rocky-9)$")
+    sources: list[str] = Field(min_length=1)
+
+    @property
+    def apt(self) -> bool:
+        return self.os.startswith(("ubuntu", "debian"))
+
+
+class AptRepository(_Model):
+    """An apt repository a node adds before installing a package from it."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]+$", description="File name under /etc/apt/sources.list.d (and the key's under /etc/apt/keyrings).")
+    line: Optional[str] = Field(default=None, description="The repository line; {codename} is the release's code name, {keyring} the key file.")
+    list_url: Optional[str] = Field(default=None, description="A .list file to fetch instead of a line (its deb lines get signed-by the key).")
+    key_url: Optional[str] = Field(default=None, description="The repository's signing key (dearmored into /etc/apt/keyrings/NAME.gpg).")
+    requires: list[str] = Field(default_factory=list, description="Packages the repository's transport needs first (from earlier repositories).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "AptRepository":
+        if (self.line is None) == (self.list_url is None):
+            raise ValueError(f"repository {self.name}: give exactly one of line or list_url")
+        return self
+
+
+class ContainerRun(_Model):
+    """A container a node runs with docker: its image (tag pinned) and exactly the flags its source gives."""
+
+    image: str = Field(pattern=r"^[a-z0-9.-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+$")
+    docker_flags: list[str] = Field(default_factory=list)
+    gpu_devices: bool = Field(default=False, description="Pass /dev/nvidia0 … one per GPU as devices (hosts without the NVIDIA container toolkit).")
+    args: list[str] = Field(default_factory=list, description="Arguments after the image ({uds_path} is filled in).")
+    ready_log: Optional[str] = Field(default=None, description="A line of its log that says it is ready.")
+
+
+class DkmsFix(_Model):
+    """A DKMS module rebuilt from its packaged source with a one-line fix, where a newer kernel needs it."""
+
+    package: str
+    version: str
+    file: str
+    replace: tuple[str, str]
+
+
+class GpuDirectHost(Sourced):
+    """How a node of one GPUDirect flavour on one OS comes up ready for NCCL over every GPU NIC."""
+
+    flavor: GpuDirect
+    os: str = Field(pattern=r"^(cos|ubuntu)$")
+    image: Optional[ImageRef] = Field(default=None, description="The boot image a VM of the flavour needs (None: the family's).")
+    needs_custom_image: Optional[str] = Field(default=None, description="Why the flavour needs an image built for it on this OS, when it does.")
+    driver: list[str] = Field(default_factory=list, description="Shell lines that install the NVIDIA driver (COS), in order.")
+    repositories: list[AptRepository] = Field(default_factory=list)
+    packages: list[str] = Field(default_factory=list, description="apt packages, version-pinned where the source pins them.")
+    docker: bool = Field(default=True, description="The node runs containers (RxDM, the plugin installer): docker and the NVIDIA toolkit are set up.")
+    dkms_fix: Optional[DkmsFix] = None
+    kernel_modules: list[str] = Field(default_factory=list)
+    aperture_devices: Optional[str] = Field(default=None, description="PCI vendor:device of the aperture devices bound under /dev/aperture_devices.")
+    accept_tcp: bool = Field(default=False, description="Accept TCP on the node's firewall (iptables), as the flavour's source does.")
+    exec_mounts: list[str] = Field(default_factory=list, description="Folders re-mounted executable (COS mounts /var noexec).")
+    uds_path: Optional[str] = Field(default=None, description="The folder RxDM and NCCL share their sockets in.")
+    rxdm: Optional[ContainerRun] = Field(default=None, description="The receive-datapath manager (TCPX, TCPXO).")
+    plugin: Optional[ContainerRun] = Field(default=None, description="The NCCL plugin installer container.")
+    files: dict[str, str] = Field(default_factory=dict, description="Files the node writes (path -> content), e.g. the GPU/NIC topology RxDM reads.")
+    nccl: NcclHost
+
+
+class StorageClient(Sourced):
+    """How a node on one OS installs the client of one storage kind."""
+
+    kind: str = Field(pattern=r"^(filestore|lustre|parallelstore|gcsfuse)$")
+    os: list[str] = Field(min_length=1, description="The image OSes this way works on (ImageOs.os values).")
+    repositories: list[AptRepository] = Field(default_factory=list)
+    packages: list[str] = Field(default_factory=list, description="apt packages; {kernel} is the running kernel's release.")
+    kernel_modules: list[str] = Field(default_factory=list)
+    builtin: bool = Field(default=False, description="The OS has the client already (nothing to install).")
+
+
+class NodeSetupFacts(Sourced):
+    """What nodes install at boot: the GPUDirect userspace per flavour and OS, the storage clients per OS."""
+
+    images: list[ImageOs] = Field(min_length=1)
+    gpudirect: list[GpuDirectHost] = Field(min_length=1)
+    storage_clients: list[StorageClient] = Field(min_length=1)
+    docker: list[AptRepository] = Field(default_factory=list, description="Where an apt node gets the NVIDIA container toolkit.")
+    env_file: str = Field(description="Where a node writes the NCCL environment its jobs source.")
+
+    def image_os(self, project: str, family: str) -> Optional[ImageOs]:
+        return next((i for i in self.images if i.project == project and i.family == family), None)
+
+    def host(self, flavor: GpuDirect, os: str) -> Optional[GpuDirectHost]:
+        kind = "cos" if os == "cos" else "ubuntu"
+        return next((h for h in self.gpudirect if h.flavor == flavor and h.os == kind), None)
+
+    def vm_host(self, flavor: GpuDirect) -> Optional[GpuDirectHost]:
+        """The set-up a Compute Engine VM of the flavour gets: the one that needs no custom image."""
+        return next((h for h in self.gpudirect if h.flavor == flavor and not h.needs_custom_image), None)
+
+    def client(self, kind: str, os: str) -> Optional[StorageClient]:
+        return next((c for c in self.storage_clients if c.kind == kind and os in c.os), None)
+
+
 class CatalogData(_Model):
     """The whole data file."""
 
@@ -607,6 +720,7 @@ class CatalogData(_Model):
     quotas: Optional[QuotaFacts] = None
     gke: Optional[GkeFacts] = None
     nccl: Optional[NcclFacts] = None
+    node_setup: Optional[NodeSetupFacts] = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "CatalogData":
@@ -657,4 +771,13 @@ class CatalogData(_Model):
                 if fam_id not in families:
                     raise ValueError(f"nccl.expected_busbw names unknown GPU family {fam_id}")
                 check(f"nccl.expected_busbw.{fam_id}", expected.sources)
+        if self.node_setup is not None:
+            ns = self.node_setup
+            check("node_setup", ns.sources)
+            for img in ns.images:
+                check(f"node_setup.images.{img.family}", img.sources)
+            for h in ns.gpudirect:
+                check(f"node_setup.gpudirect.{h.flavor.value}.{h.os}", h.sources)
+            for c in ns.storage_clients:
+                check(f"node_setup.storage_clients.{c.kind}", c.sources)
         return self
