@@ -34,7 +34,7 @@ def dev() -> tuple[int, dict]:
 def test_dev_plan_json_has_exactly_the_documented_shape(dev):
     code, doc = dev
     assert code == 0
-    assert list(doc) == ["stack", "project", "resources", "cost", "policy"]
+    assert list(doc) == ["stack", "project", "resources", "cost", "policy", "warnings"]
     assert doc["stack"] == "dev" and doc["project"] == "acme-ml-dev"
     assert doc["resources"], "the dev stack creates resources"
     urns = {r["urn"] for r in doc["resources"]}

@@ -23,6 +23,7 @@ SNAPSHOTS = ROOT / "tests" / "data" / "plans"
 
 # The reference stacks this project ships, named: a stack a user adds to stacks/ is not a test case.
 REFERENCE_STACKS = (
+    "ce-a3high-train",
     "ce-a3mega-train",
     "ce-a3ultra-rdma",
     "ce-g2-serve",

@@ -48,7 +48,7 @@ apt_install() {{
 }}
 apt_repo() {{  # name, line ({{keyring}} and {{codename}} filled in), key URL or "", list URL or ""
   local name=$1 line=$2 key=$3 list=$4 keyring=/etc/apt/keyrings/$1.gpg
-  mkdir -p /etc/apt/keyrings
+  mkdir -p /etc/apt/keyrings /etc/apt/sources.list.d
   if [ -n "$key" ] && [ ! -s "$keyring" ]; then curl -fsSL "$key" | gpg --dearmor --yes -o "$keyring"; fi
   if [ -n "$list" ]; then
     curl -fsSL "$list" | sed "s#deb https://#deb [signed-by=$keyring] https://#g" > "/etc/apt/sources.list.d/$name.list"

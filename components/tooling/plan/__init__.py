@@ -86,6 +86,7 @@ class Plan:
                 },
             },
             "policy": [{"policy": v.policy, "level": v.level, "message": v.message, "urn": v.urn} for v in self.policy],
+            "warnings": list(self.run.warnings),
         }
 
 

@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import gc
 import json
+import logging
 import os
 import runpy
 import sys
@@ -53,6 +54,8 @@ class ProgramRun:
     exports: dict[str, Any] = field(default_factory=dict)
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The outputs each component registered, by URN."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned about (`pulumi.log.warn`), once each."""
 
 
 def find_project(start: Optional[Path] = None) -> Project:
@@ -155,7 +158,8 @@ def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str,
     region = str(config.get("gcp:region", "us-central1"))
     monitor = RecordingMonitor(CloudMocks(gcp_project, region))
     set_all_config(dict(config))
-    mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    warnings = _WarningLog()
+    mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=warnings.logger)
     try:
         _sync_await(run_pulumi_func(program))
     except pulumi.RunError as exc:
@@ -166,8 +170,27 @@ def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str,
         exports[key] = _sync_await(_resolve(value))
     registrations = sorted(monitor.registrations, key=lambda r: r.urn)  # stable, whatever the RPC order
     return ProgramRun(
-        stack=stack, project=project, config=config, registrations=registrations, exports=exports, component_outputs=dict(monitor.component_outputs)
+        stack=stack,
+        project=project,
+        config=config,
+        registrations=registrations,
+        exports=exports,
+        component_outputs=dict(monitor.component_outputs),
+        warnings=list(dict.fromkeys(warnings.messages)),
     )
+
+
+class _WarningLog(logging.Handler):
+    """Collects what the program logs as a warning (`pulumi.log.warn`), as `pulumi preview` would show it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.Logger("ai_clusters.plan.program", level=logging.WARNING)  # not the root logger: nothing printed
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 async def _resolve(value: Any) -> Any:

@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from ai_clusters.core import labels as contract
@@ -116,6 +117,8 @@ def text(plan: Plan, console: Console) -> None:
 
     add(tree, None)
     console.print(tree)
+    for warning in plan.run.warnings:
+        console.print(Text.assemble(("warning: ", "yellow"), warning))
     console.print(cost_table(plan))
     console.print(policy_table(plan))
 
@@ -165,6 +168,8 @@ def markdown(plan: Plan) -> str:
     failures = plan.mandatory_failures
     head = "❌ mandatory policy violations" if failures else "✅ no mandatory policy violations"
     lines = [f"## ai-clusters plan · stack `{plan.stack}` · project `{plan.project}`", "", f"**{head}** · {len(plan.resources)} resources", ""]
+    if plan.run.warnings:
+        lines += ["### Warnings", "", *(f"- ⚠️ {w}" for w in plan.run.warnings), ""]
     lines += ["### Cost (list prices, full scale)", "", "| cluster | hours/month | $/hour | $/month |", "|---|---:|---:|---:|"]
     for name, c in sorted(plan.cost.by_cluster.items()):
         lines.append(f"| {name} | {c.hours_per_month:g} | {money(c.hourly_usd)} | {money(c.monthly_usd)} |")
