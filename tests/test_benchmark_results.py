@@ -32,6 +32,7 @@ from ai_clusters.tooling.benchmark.results import (
 from ai_clusters.core.catalog import catalog
 from ai_clusters.core.enums import ProvisioningModel
 from ai_clusters.core.spec import SpecError
+from ai_clusters.tooling.benchmark.config import ModelKind
 
 from .conftest import ROOT
 
@@ -134,6 +135,30 @@ def test_results_of_different_workloads_are_not_mixed(tmp_path):
         seconds_per_epoch_by_tier(folder)
 
 
+def test_a_folder_of_both_models_ranks_by_the_model_asked_for(tmp_path):
+    cnn, transformer = checked_in("cnn"), checked_in("transformer")
+    folder = write(
+        tmp_path / "r",
+        cnn_cpu=cnn,
+        cnn_g2=gpu(cnn, Machine(machine_type="g2-standard-4"), 6.0),
+        transformer_cpu=transformer,
+        transformer_g2=gpu(transformer, Machine(machine_type="g2-standard-4"), 3.0),
+        transformer_v6e=tpu(transformer, "v6e-8", 1.0),
+    )
+    assert seconds_per_epoch_by_tier(folder, ModelKind.TRANSFORMER) == {"g2-standard-4": 3.0, "g2": 3.0, "v6e-8": 1.0, "v6e": 1.0}
+    assert seconds_per_epoch_by_tier(folder, ModelKind.CNN) == {"g2-standard-4": 6.0, "g2": 6.0}
+
+
+def test_recommend_uses_the_shipped_results_of_its_workload(monkeypatch):
+    """The shipped folder holds both models: pretraining ranks by the transformer's results instead of refusing."""
+    result = CliRunner().invoke(cli.app, ["recommend", "-w", "pretraining", "-a", "8", "--benchmarks", str(ROOT / "benchmarks" / "results")])
+    assert result.exit_code == 0, result.output
+    assert "ranking by the measured transformer results" in result.output or "no transformer result" in result.output
+    assert "different workloads" not in result.output
+    bad = CliRunner().invoke(cli.app, ["recommend", "-w", "hpc", "--benchmarks", str(ROOT / "benchmarks" / "results"), "--benchmark-model", "rnn"])
+    assert bad.exit_code == 2 and "--benchmark-model: 'rnn' is not one of cnn, transformer" in bad.output
+
+
 # --- the advisor, through the command line ------------------------------------------------------
 def recommend(monkeypatch, *args: str):
     buf = io.StringIO()
@@ -152,7 +177,7 @@ def test_measured_results_reorder_the_recommendation(monkeypatch, tmp_path):
     # by list price, TPU v5e ($1.20 per chip-hour) ranks above TPU v6e ($2.70)
     assert rank_of(rows, "v5litepod-8") < rank_of(rows, "v6e-8")
 
-    base = checked_in("cnn")
+    base = checked_in("transformer")  # finetuning ranks by the transformer's results
     # v6e is 2.25x dearer per hour but measured 4x faster: cheaper per epoch
     folder = write(tmp_path / "results", cpu=base, v5e=tpu(base, "v5litepod-8", 100.0), v6e=tpu(base, "v6e-8", 25.0))
     result, rows = recommend(monkeypatch, "--benchmarks", str(folder))
@@ -168,7 +193,7 @@ def test_measured_results_reorder_the_recommendation(monkeypatch, tmp_path):
 
 
 def test_a_family_measurement_says_which_tier_it_came_from(monkeypatch, tmp_path):
-    base = checked_in("cnn")
+    base = checked_in("transformer")
     folder = write(tmp_path / "results", v6e=tpu(base, "v6e-4", 30.0))
     result, rows = recommend(monkeypatch, "--benchmarks", str(folder))
     assert result.exit_code == 0, result.output
@@ -176,8 +201,11 @@ def test_a_family_measurement_says_which_tier_it_came_from(monkeypatch, tmp_path
     assert "measured (v6e)" in v6e and rank_of(rows, "v6e-8") == 1
 
 
-def test_recommend_rejects_a_folder_of_mixed_workloads(tmp_path):
-    folder = write(tmp_path / "r", cnn=checked_in("cnn"), transformer=checked_in("transformer"))
+def test_recommend_rejects_two_configurations_of_its_model(tmp_path):
+    """Two transformer runs of different batch sizes do not measure comparable epochs: refused, naming both."""
+    base = checked_in("transformer")
+    other = base.model_copy(update={"workload": base.workload.model_copy(update={"global_batch": base.workload.global_batch * 2})})
+    folder = write(tmp_path / "r", a=base, b=other, cnn=checked_in("cnn"))
     result = runner.invoke(cli.app, ["recommend", "-w", "finetuning", "-a", "8", "--benchmarks", str(folder)])
     assert result.exit_code == 2
     assert "2 different workloads; keep one workload per folder" in flat(result.output)

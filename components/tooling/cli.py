@@ -117,6 +117,9 @@ def recommend(
     hpc_offload: Optional[str] = typer.Option(None, "--hpc-offload", help="HPC: low, medium or high GPU offload."),
     no_tpu: bool = typer.Option(False, "--no-tpu", help="GPUs only."),
     benchmarks: Optional[Path] = typer.Option(None, "--benchmarks", help="Folder of benchmark results (JSON) to rank by cost per epoch."),
+    benchmark_model: Optional[str] = typer.Option(
+        None, "--benchmark-model", help="Which results rank: cnn or transformer; default: transformer for pretraining, finetuning and inference, cnn for graphics and hpc."
+    ),
     show_rejected: bool = typer.Option(True, "--rejected/--no-rejected", help="List the tiers ruled out, with the reason."),
 ) -> None:
     """Rank the feasible accelerator tiers for a workload, cheapest first."""
@@ -132,14 +135,21 @@ def recommend(
         raise bad_spec(exc) from None
     measured = None
     if benchmarks is not None:
-        from ai_clusters.tooling.benchmark.results import seconds_per_epoch_by_tier
+        from ai_clusters.tooling.benchmark.config import ModelKind
+        from ai_clusters.tooling.benchmark.results import BENCHMARK_MODEL, seconds_per_epoch_by_tier
 
         try:
-            measured = seconds_per_epoch_by_tier(benchmarks)
+            model = ModelKind(benchmark_model) if benchmark_model else BENCHMARK_MODEL[workload]
+        except ValueError:
+            raise fail_input(f"--benchmark-model: {benchmark_model!r} is not one of {', '.join(m.value for m in ModelKind)}") from None
+        try:
+            measured = seconds_per_epoch_by_tier(benchmarks, model)
         except SpecError as exc:
             raise bad_spec(exc) from None
         if not measured:
-            err.print(f"[yellow]note:[/] no result in {benchmarks} is from a catalog machine; ranking by list price", highlight=False)
+            err.print(f"[yellow]note:[/] no {model.value} result in {benchmarks} is from a catalog machine; ranking by list price", highlight=False)
+        else:
+            err.print(f"ranking by the measured {model.value} results in {benchmarks}", highlight=False)
     ranking = rank(spec, region=region, provisioning=provisioning, include_tpus=not no_tpu, seconds_per_epoch=measured)
     table = Table(title=f"{workload.value}: {accelerators} accelerator(s)" + (f", {model_params_b:g}B parameters" if model_params_b else ""))
     for col in ("#", "tier", "machine / slice", "nodes", "accelerators", "$/hour", "price from", "zones"):

@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ai_clusters.core.catalog import Catalog, CatalogError, catalog
+from ai_clusters.core.enums import WorkloadKind
 from ai_clusters.core.spec.errors import Problem, SpecError, key_path
 from ai_clusters.tooling.benchmark.config import ModelKind
 
@@ -253,12 +254,32 @@ def one_workload(results: list[BenchmarkResult], where: str) -> list[BenchmarkRe
     return results
 
 
-def seconds_per_epoch_by_tier(path: Path, cat: Optional[Catalog] = None) -> dict[str, float]:
+BENCHMARK_MODEL = {
+    # Which of the benchmark's two models stands for an advisor workload kind: transformer training and serving for
+    # the language-model kinds, the convolutional network for graphics and HPC-style dense compute.
+    WorkloadKind.PRETRAINING: ModelKind.TRANSFORMER,
+    WorkloadKind.FINETUNING: ModelKind.TRANSFORMER,
+    WorkloadKind.INFERENCE: ModelKind.TRANSFORMER,
+    WorkloadKind.GRAPHICS: ModelKind.CNN,
+    WorkloadKind.HPC: ModelKind.CNN,
+}
+
+
+def of_model(results: list[BenchmarkResult], model: ModelKind) -> list[BenchmarkResult]:
+    """The results that measured `model` (the others measured another workload and are left out)."""
+    return [r for r in results if r.workload.model == model]
+
+
+def seconds_per_epoch_by_tier(path: Path, model: Optional[ModelKind] = None, cat: Optional[Catalog] = None) -> dict[str, float]:
     """Measured seconds per epoch keyed by machine type, TPU type, family and generation id.
 
-    `path` is a result file or a folder of them; several results for one key keep the fastest.
+    `path` is a result file or a folder of them; with `model`, only that model's results count (a folder may hold
+    both models); several results for one key keep the fastest.
     """
-    results = one_workload(load_results([Path(path)]), str(path))
+    results = load_results([Path(path)])
+    if model is not None:
+        results = of_model(results, model)
+    results = one_workload(results, str(path))
     measured: dict[str, float] = {}
     for result in results:
         for key in tier_keys(result, cat):
