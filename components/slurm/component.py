@@ -305,7 +305,7 @@ class SlurmCluster(ClusterComponent):
         obj = gcp.storage.BucketObject(
             f"{self._name}-{key}",
             bucket=self._bucket.name,
-            name=pulumi.Output.concat(self.layout.bucket_dir, "/", object_name),
+            name=f"{self.layout.bucket_dir}/{object_name}" if isinstance(object_name, str) else pulumi.Output.concat(self.layout.bucket_dir, "/", object_name),
             content=content,
             content_type="text/plain",
             opts=self._child,
