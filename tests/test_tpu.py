@@ -11,7 +11,7 @@ from ai_clusters.core.spec import SpecError
 
 from ai_clusters.core.spec import load_environment
 
-from .conftest import labels_of, mocked, only
+from .conftest import mocked, only
 from .test_spec import cluster, config, problems
 
 TPU_VM = "gcp:tpu/v2Vm:V2Vm"

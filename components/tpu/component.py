@@ -20,7 +20,8 @@ where wanted, and a start-up script that mounts the cluster's storage (Filestore
 bucket through Cloud Storage FUSE, Hyperdisk ML) on every worker.
 """
 
-from typing import Any, Optional, TypedDict
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -113,7 +114,6 @@ class TpuVmCluster(ClusterComponent):
         slice_labels = {**labels, contract.NODES: str(sl.hosts)}
         mounts = pulumi.Output.from_input(args.get("mounts") or [])
         host = pulumi.Output.from_input(args["network"])
-        child = pulumi.ResourceOptions(parent=self)
 
         identity = node_service_account(
             name,
@@ -135,74 +135,11 @@ class TpuVmCluster(ClusterComponent):
 
         script = node_mounts.apply(lambda ms: startup_script(ms, extra=_extra_script(resolved)))
         metadata = script.apply(lambda text: {**METADATA, "startup-script": text})
-        description = _description(resolved, plan.queued)
+        node = _Node(description=_description(resolved, plan.queued), labels=slice_labels, metadata=metadata, data_disks=data_disks, host=host, email=identity.email)
         if plan.queued is None:
-            node = gcp.tpu.V2Vm(
-                name,
-                name=name,
-                zone=resolved.zone,
-                project=project,
-                description=description,
-                runtime_version=plan.runtime_version,
-                **_accelerator(resolved, api.accelerator_config_type),
-                network_config=host.apply(
-                    lambda net: gcp.tpu.V2VmNetworkConfigArgs(
-                        network=net["host_network"],
-                        subnetwork=net["host_subnetwork"],
-                        enable_external_ips=False,
-                        can_ip_forward=False,
-                    )
-                ),
-                service_account=gcp.tpu.V2VmServiceAccountArgs(email=identity.email, scopes=SCOPES),
-                shielded_instance_config=gcp.tpu.V2VmShieldedInstanceConfigArgs(enable_secure_boot=True),
-                data_disks=data_disks.apply(
-                    lambda disks: [gcp.tpu.V2VmDataDiskArgs(source_disk=d["sourceDisk"], mode=d["mode"]) for d in disks] or None
-                ),
-                metadata=metadata,
-                labels=slice_labels,
-                opts=child,
-            )
-            self.node_names = pulumi.Output.all(node.name)
-            self.worker_ips = node.network_endpoints.apply(lambda eps: [_endpoint_ip(e) for e in (eps or [])])
-            self.queued_resource = pulumi.Output.from_input("")
+            self.node_names, self.worker_ips, self.queued_resource = self._tpu_vm(name, resolved, node, api.accelerator_config_type)
         else:
-            queued = plan.queued
-            node_spec = pulumi.Output.all(host, identity.email, metadata, data_disks, project).apply(
-                lambda v: {
-                    "parent": parent_of(v[4], resolved.zone),
-                    **_node_placement(name, queued),
-                    "node": {
-                        **_accelerator_json(resolved, api.accelerator_config_type),
-                        "runtimeVersion": plan.runtime_version,
-                        "description": description,
-                        "networkConfig": {
-                            "network": _relative(v[0]["host_network"]),
-                            "subnetwork": _relative(v[0]["host_subnetwork"]),
-                            "enableExternalIps": False,
-                            "canIpForward": False,
-                        },
-                        "serviceAccount": {"email": v[1], "scope": list(SCOPES)},
-                        "shieldedInstanceConfig": {"enableSecureBoot": True},
-                        "labels": slice_labels,
-                        "metadata": v[2],
-                        **({"dataDisks": v[3]} if v[3] else {}),
-                    },
-                }
-            )
-            request = pulumi.Output.all(node_spec, project).apply(lambda v: {"tpu": {"nodeSpec": [v[0]]}, **_tier(queued, v[1], resolved.zone)})
-            qr = TpuQueuedResource(
-                name,
-                project=project,
-                zone=resolved.zone,
-                queued_resource_id=name,
-                queued_resource=request,
-                api_version=queued.api_version,
-                create_timeout_minutes=queued.create_timeout_minutes,
-                opts=child,
-            )
-            self.node_names = qr.node_names
-            self.worker_ips = qr.worker_ips
-            self.queued_resource = qr.queued_resource_name
+            self.node_names, self.worker_ips, self.queued_resource = self._queued_resource(name, resolved, node, plan.queued, api.accelerator_config_type)
 
         zone = resolved.zone
         self.ssh_commands = pulumi.Output.all(self.node_names, project).apply(lambda v: [tpu_ssh_command(n, zone, v[1]) for n in v[0]])
@@ -215,6 +152,78 @@ class TpuVmCluster(ClusterComponent):
         self.mount_points = node_mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.service_account = identity.email
         self.validation_job = pulumi.Output.all(project, self.node_names).apply(lambda v: validation.tpu_commands(resolved, v[1], v[0]))
+
+    def _tpu_vm(self, name: str, resolved: ResolvedCluster, node: "_Node", config_type: str) -> tuple[pulumi.Output, pulumi.Output, pulumi.Output]:
+        """One TPU VM (a single-host on-demand slice): its node names, worker IPs, and no queued resource."""
+        plan: TpuPlan = resolved.plan
+        vm = gcp.tpu.V2Vm(
+            name,
+            name=name,
+            zone=resolved.zone,
+            project=self.project,
+            description=node.description,
+            runtime_version=plan.runtime_version,
+            **_accelerator(resolved, config_type),
+            network_config=node.host.apply(
+                lambda net: gcp.tpu.V2VmNetworkConfigArgs(
+                    network=net["host_network"],
+                    subnetwork=net["host_subnetwork"],
+                    enable_external_ips=False,
+                    can_ip_forward=False,
+                )
+            ),
+            service_account=gcp.tpu.V2VmServiceAccountArgs(email=node.email, scopes=SCOPES),
+            shielded_instance_config=gcp.tpu.V2VmShieldedInstanceConfigArgs(enable_secure_boot=True),
+            data_disks=node.data_disks.apply(
+                lambda disks: [gcp.tpu.V2VmDataDiskArgs(source_disk=d["sourceDisk"], mode=d["mode"]) for d in disks] or None
+            ),
+            metadata=node.metadata,
+            labels=node.labels,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        ips = vm.network_endpoints.apply(lambda eps: [_endpoint_ip(e) for e in (eps or [])])
+        return pulumi.Output.all(vm.name), ips, pulumi.Output.from_input("")
+
+    def _queued_resource(
+        self, name: str, resolved: ResolvedCluster, node: "_Node", queued: QueuedPlan, config_type: str
+    ) -> tuple[pulumi.Output, pulumi.Output, pulumi.Output]:
+        """One queued resource for all the slices, its request in the Cloud TPU API's JSON: node names, worker IPs, its name."""
+        plan: TpuPlan = resolved.plan
+        zone = resolved.zone
+        node_spec = pulumi.Output.all(node.host, node.email, node.metadata, node.data_disks, self.project).apply(
+            lambda v: {
+                "parent": parent_of(v[4], zone),
+                **_node_placement(name, queued),
+                "node": {
+                    **_accelerator_json(resolved, config_type),
+                    "runtimeVersion": plan.runtime_version,
+                    "description": node.description,
+                    "networkConfig": {
+                        "network": _relative(v[0]["host_network"]),
+                        "subnetwork": _relative(v[0]["host_subnetwork"]),
+                        "enableExternalIps": False,
+                        "canIpForward": False,
+                    },
+                    "serviceAccount": {"email": v[1], "scope": list(SCOPES)},
+                    "shieldedInstanceConfig": {"enableSecureBoot": True},
+                    "labels": node.labels,
+                    "metadata": v[2],
+                    **({"dataDisks": v[3]} if v[3] else {}),
+                },
+            }
+        )
+        request = pulumi.Output.all(node_spec, self.project).apply(lambda v: {"tpu": {"nodeSpec": [v[0]]}, **_tier(queued, v[1], zone)})
+        qr = TpuQueuedResource(
+            name,
+            project=self.project,
+            zone=zone,
+            queued_resource_id=name,
+            queued_resource=request,
+            api_version=queued.api_version,
+            create_timeout_minutes=queued.create_timeout_minutes,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return qr.node_names, qr.worker_ips, qr.queued_resource_name
 
     def _data_disks(self, name: str, resolved: ResolvedCluster, default_type: str, project: Any, labels: dict) -> list[gcp.compute.Disk]:
         """The cluster's own data disks: protected like every stateful resource unless the environment opts out."""
@@ -234,6 +243,18 @@ class TpuVmCluster(ClusterComponent):
             )
             for i, d in enumerate(resolved.spec.tpu.data_disks)
         ]
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What every TPU node of a cluster gets, either way it is made."""
+
+    description: str
+    labels: dict
+    metadata: pulumi.Output
+    data_disks: pulumi.Output  # [{sourceDisk, mode}] in the Cloud TPU API's JSON
+    host: pulumi.Output
+    email: pulumi.Output
 
 
 def tpu_ssh_command(node: str, zone: str, project: str) -> str:
