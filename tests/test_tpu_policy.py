@@ -9,6 +9,7 @@ from ai_clusters.core.accelerators import accelerator_uses
 from ai_clusters.core.cost import resource_cost
 from ai_clusters.core.enums import ProvisioningModel
 from ai_clusters.tooling.plan import make_plan
+from ai_clusters.tooling.plan.render import summary
 from ai_clusters.tooling.plan.policy import PolicyPackProcess, run_policy_pack, verdict
 
 from .conftest import ROOT
@@ -235,4 +236,9 @@ def test_the_tpu_example_stacks_plan_without_a_mandatory_violation(stack):
     shown = next(r for r in plan.to_json()["resources"] if r["type"] == kind)
     if kind == QUEUED:
         assert shown["inputs"]["__provider"] == "ai_clusters.tpu.queued_resource.QueuedResourceProvider (pickled by pulumi.dynamic)"
+        line = summary(next(r for r in plan.resources if r.type == QUEUED))
+        (use,) = accelerator_uses(QUEUED, found[next(iter(found))])
+        assert f"zone={use.zone}" in line and f"{use.provisioning.value} api=" in line
+        if stack == "tpu-v6e-multislice-flex":
+            assert "tpu=v6e-256 slices=2 runtimeVersion=v2-alpha-tpuv6e flex-start api=v2alpha1" in line
     assert plan.to_json()["cost"]["hourly_usd"] > 0
