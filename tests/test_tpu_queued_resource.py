@@ -165,6 +165,14 @@ def test_the_api_refusing_a_request_is_reported_without_a_trace_of_it(fake, prov
     assert fake.queued == {}
 
 
+def test_losing_sight_of_a_requested_queued_resource_says_it_may_still_exist(fake, provider, multislice_spot):
+    fake.fail(r"/queuedResources/tpu$", 403, {"error": {"code": 403, "message": "Permission 'tpu.queuedResources.get' denied", "status": "PERMISSION_DENIED"}})
+    with pytest.raises(QueuedResourceError) as err:
+        provider.create(dict(multislice_spot))
+    assert "was requested but could not be read while waiting for it" in str(err.value) and "tpu.queuedResources.get' denied" in str(err.value)
+    assert "gcloud compute tpus queued-resources describe tpu --zone us-east5-b" in str(err.value)
+
+
 # ---- delete, read, diff, check ---------------------------------------------------------------------------
 
 def test_delete_takes_the_nodes_with_it_and_waits_until_it_is_gone(fake, provider, multislice_spot):

@@ -271,6 +271,11 @@ class QueuedResourceProvider(dynamic.ResourceProvider):
             raise QueuedResourceError(f"the Cloud TPU API refused queued resource {name}: {exc.message}") from None
         try:
             live = self._wait_until_active(client, name, float(props.get("createTimeoutMinutes") or 60))
+        except exceptions.GoogleAPICallError as exc:
+            raise QueuedResourceError(
+                f"queued resource {name} was requested but could not be read while waiting for it ({exc.message}); it may "
+                f"still exist: check with gcloud compute tpus queued-resources describe {props['queuedResourceId']} --zone {props['zone']}"
+            ) from None
         except QueuedResourceError as exc:
             try:
                 self._delete_and_wait(client, name)
