@@ -12,6 +12,19 @@ ask for over REST, on one port (their paths do not overlap):
   GET /v2/projects/P/locations/Z/runtimeVersions             Cloud TPU ListRuntimeVersionsResponse
   GET /v1/projects/P/locations/global/services/S/quotaInfos/Q  Cloud Quotas QuotaInfo
 
+and the Cloud TPU queued resources the TPU VM path writes (google-cloud-tpu's v2 REST client, and the
+v2alpha1 create a flex-start request needs), in the API's JSON shape:
+
+  POST   /v2/projects/P/locations/Z/queuedResources?queuedResourceId=ID   -> google.longrunning.Operation
+  POST   /v2alpha1/projects/P/locations/Z/queuedResources?queuedResourceId=ID
+  GET    /v2/projects/P/locations/Z/queuedResources/ID   QueuedResource with state{state, stateInitiator, failedData}
+  DELETE /v2/projects/P/locations/Z/queuedResources/ID?force=true          -> Operation
+  GET    /v2/projects/P/locations/Z/operations/OP        Operation (done, with response or error)
+  GET    /v2/projects/P/locations/Z/nodes/N              Node with networkEndpoints
+
+A queued resource walks through the states a test scripts for it (one step per GET, then stays), makes
+its nodes when it turns ACTIVE, and can be changed or removed behind the client's back.
+
 Unknown names answer 404 in Google's error format. Faults (status codes, for a number of requests or
 forever) can be put on any path, every request is counted, and each answer can be delayed.
 """
@@ -23,9 +36,21 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+QUEUED_V2_FIELDS = {"name", "createTime", "tpu", "spot", "guaranteed", "queueingPolicy", "state", "reservationName"}
+"""The v2 QueuedResource's JSON fields (google/cloud/tpu/v2/cloud_tpu.proto); v2alpha1 adds these:"""
+QUEUED_V2ALPHA1_EXTRA = {"bestEffort", "provisioningModel", "runDuration"}
 
 
 def google_error(code: int, message: str, reason: str = "", details: Optional[list] = None) -> dict:
@@ -61,6 +86,19 @@ class Fault:
 
 
 @dataclass
+class FakeQueuedResource:
+    """One queued resource the fake holds: the request as received, and where it is in its scripted states."""
+
+    api_version: str
+    body: dict
+    script: list[dict]
+    hosts: int
+    step: int = 0
+    deleting: int = -1  # GETs left answering DELETING; -1: not being deleted
+    state_override: Optional[dict] = None
+
+
+@dataclass
 class FakeGoogleCloud:
     """State of the fake and its HTTP server (a context manager)."""
 
@@ -76,6 +114,12 @@ class FakeGoogleCloud:
     tpu_runtimes: dict[str, list[str]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    calls: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    """Every request: method, path, query string, JSON body (None without one)."""
+    queued: dict[tuple[str, str], FakeQueuedResource] = field(default_factory=dict)
+    queued_scripts: dict[tuple[str, str], tuple[list[dict], int]] = field(default_factory=dict)
+    tpu_nodes: dict[tuple[str, str], dict] = field(default_factory=dict)
+    operations: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -153,6 +197,31 @@ class FakeGoogleCloud:
     def offer_runtime(self, zone: str, version: str) -> None:
         self.tpu_runtimes.setdefault(zone, []).append(version)
 
+    def script_queued_resource(
+        self, zone: str, queued_id: str, states: list[str], *, hosts: int = 1, error: Optional[tuple[int, str]] = None, initiator: str = "USER"
+    ) -> None:
+        """What a queued resource created later answers, one state per GET (then the last); FAILED carries `error` (code, message)."""
+        script = []
+        for name in states:
+            state: dict[str, Any] = {"state": name, "stateInitiator": initiator}
+            if name == "FAILED":
+                code, message = error or (8, "fake failure")
+                state["failedData"] = {"error": {"code": code, "message": message}}
+            script.append(state)
+        self.queued_scripts[(zone, queued_id)] = (script, hosts)
+
+    def set_queued_state(self, zone: str, queued_id: str, state: str, initiator: str = "SERVICE") -> None:
+        """Change a queued resource behind the client's back (preemption, the end of a flex-start run); SUSPENDED takes its nodes."""
+        qr = self.queued[(zone, queued_id)]
+        qr.state_override = {"state": state, "stateInitiator": initiator}
+        if state in ("SUSPENDING", "SUSPENDED"):
+            self._drop_nodes(zone, queued_id)
+
+    def drop_queued_resource(self, zone: str, queued_id: str) -> None:
+        """Delete a queued resource behind the client's back."""
+        self.queued.pop((zone, queued_id), None)
+        self._drop_nodes(zone, queued_id)
+
     def fail(self, path_regex: str, status: int, body: Optional[dict] = None, times: Optional[int] = None) -> None:
         """Answer `status` on matching paths, `times` times (None: forever), before the normal answer."""
         self.faults.append(Fault(re.compile(path_regex), status, body or google_error(status, f"fake {status}"), times))
@@ -185,14 +254,18 @@ class FakeGoogleCloud:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-                path = urlsplit(self.path).path
+            def _serve(self, method: str) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
                 with fake._lock:
-                    fake.requests.append(path)
+                    fake.requests.append(url.path)
+                    fake.calls.append((method, url.path, url.query, body))
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, body = fake.answer(path)
-                data = json.dumps(body).encode()
+                status, answer = fake.answer(url.path, method, parse_qs(url.query), body)
+                data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -201,6 +274,15 @@ class FakeGoogleCloud:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (timeout tests)
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                self._serve("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._serve("POST")
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._serve("DELETE")
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -216,12 +298,16 @@ class FakeGoogleCloud:
             self._server.server_close()
 
     # --- routing --------------------------------------------------------------------------
-    def answer(self, path: str) -> tuple[int, dict]:
+    def answer(self, path: str, method: str = "GET", query: Optional[dict] = None, body: Any = None) -> tuple[int, dict]:
         with self._lock:
             for fault in self.faults:
                 if fault.pattern.search(path) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
                     return fault.status, fault.body
+            if "/queuedResources" in path or "/operations/" in path or "/nodes/" in path:
+                return self._cloud_tpu(path, method, query or {}, body)
+        if method != "GET":
+            return 404, google_error(404, f"no {method} here: {path}", "notFound")
         p = re.escape(self.project)
         routes = [
             (rf"^/compute/v1/projects/{p}/zones/([^/]+)/machineTypes/([^/]+)$", lambda z, n: self.machine_types.get((z, n))),
@@ -242,6 +328,110 @@ class FakeGoogleCloud:
                 break
         resource = path.split("/v1/", 1)[-1].split("/v2/", 1)[-1]
         return 404, google_error(404, f"The resource '{resource}' was not found", "notFound")
+
+    # --- Cloud TPU queued resources ---------------------------------------------------------
+    def _cloud_tpu(self, path: str, method: str, query: dict, body: Any) -> tuple[int, dict]:
+        """Queued resources, their operations and nodes (called with the lock held)."""
+        p = re.escape(self.project)
+        m = re.match(rf"^/(v2|v2alpha1)/projects/{p}/locations/([^/]+)/queuedResources(?:/([^/]+))?$", path)
+        if m:
+            version, zone, qid = m.groups()
+            if method == "POST" and qid is None:
+                return self._create_queued(version, zone, (query.get("queuedResourceId") or [""])[0], body or {})
+            if qid is not None and version == "v2" and method == "GET":
+                return self._get_queued(zone, qid)
+            if qid is not None and version == "v2" and method == "DELETE":
+                return self._delete_queued(zone, qid, (query.get("force") or ["false"])[0] == "true")
+        m = re.match(rf"^/v2/projects/{p}/locations/([^/]+)/operations/([^/]+)$", path)
+        if m and method == "GET" and (m.group(1), m.group(2)) in self.operations:
+            return 200, self.operations[(m.group(1), m.group(2))]
+        m = re.match(rf"^/v2/projects/{p}/locations/([^/]+)/nodes/([^/]+)$", path)
+        if m and method == "GET" and (m.group(1), m.group(2)) in self.tpu_nodes:
+            return 200, self.tpu_nodes[(m.group(1), m.group(2))]
+        resource = path.split("/", 2)[-1]
+        return 404, google_error(404, f"Resource '{resource}' was not found", "notFound")
+
+    def _operation(self, zone: str, verb: str, target: str, version: str) -> dict:
+        op_id = f"operation-{len(self.operations) + 1}"
+        name = f"projects/{self.project}/locations/{zone}/operations/{op_id}"
+        metadata = {
+            "@type": f"type.googleapis.com/google.cloud.tpu.{version}.OperationMetadata",
+            "createTime": "2026-12-04T00:00:00Z",
+            "target": target,
+            "verb": verb,
+            "apiVersion": version,
+        }
+        done = {"name": name, "metadata": metadata, "done": True, "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}}
+        self.operations[(zone, op_id)] = done
+        return {"name": name, "metadata": metadata, "done": False}
+
+    def _create_queued(self, version: str, zone: str, qid: str, body: dict) -> tuple[int, dict]:
+        allowed = QUEUED_V2_FIELDS | (QUEUED_V2ALPHA1_EXTRA if version == "v2alpha1" else set())
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            return 400, google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}" at \'queued_resource\': Cannot find field.')
+        if not qid or not (body.get("tpu") or {}).get("nodeSpec"):
+            return 400, google_error(400, "queued_resource_id and tpu.node_spec are required")
+        if (zone, qid) in self.queued:
+            return 409, google_error(409, f"Resource 'projects/{self.project}/locations/{zone}/queuedResources/{qid}' already exists")
+        script, hosts = self.queued_scripts.get((zone, qid), ([{"state": "ACTIVE", "stateInitiator": "USER"}], 1))
+        self.queued[(zone, qid)] = FakeQueuedResource(version, body, script, hosts)
+        return 200, self._operation(zone, "create", f"projects/{self.project}/locations/{zone}/queuedResources/{qid}", version)
+
+    def _get_queued(self, zone: str, qid: str) -> tuple[int, dict]:
+        qr = self.queued.get((zone, qid))
+        name = f"projects/{self.project}/locations/{zone}/queuedResources/{qid}"
+        if qr is None:
+            return 404, google_error(404, f"Resource '{name}' was not found", "notFound")
+        if qr.deleting >= 0:
+            if qr.deleting == 0:
+                del self.queued[(zone, qid)]
+                return 404, google_error(404, f"Resource '{name}' was not found", "notFound")
+            qr.deleting -= 1
+            state = {"state": "DELETING", "stateInitiator": "USER"}
+        elif qr.state_override is not None:
+            state = qr.state_override
+        else:
+            state = qr.script[min(qr.step, len(qr.script) - 1)]
+            qr.step += 1
+            if state["state"] == "ACTIVE":
+                self._make_nodes(zone, qid, qr)
+        return 200, {**qr.body, "name": name, "createTime": "2026-12-04T00:00:00Z", "state": state}
+
+    def _delete_queued(self, zone: str, qid: str, force: bool) -> tuple[int, dict]:
+        qr = self.queued.get((zone, qid))
+        name = f"projects/{self.project}/locations/{zone}/queuedResources/{qid}"
+        if qr is None:
+            return 404, google_error(404, f"Resource '{name}' was not found", "notFound")
+        if not force and any(n.get("queuedResource") == name for n in self.tpu_nodes.values()):
+            return 400, google_error(400, f"queued resource {name} has nodes: delete them first or use force")
+        qr.deleting = 1
+        self._drop_nodes(zone, qid)
+        return 200, self._operation(zone, "delete", name, "v2")
+
+    def _make_nodes(self, zone: str, qid: str, qr: FakeQueuedResource) -> None:
+        qr_name = f"projects/{self.project}/locations/{zone}/queuedResources/{qid}"
+        for spec in qr.body["tpu"]["nodeSpec"]:
+            multi = spec.get("multisliceParams") or spec.get("multiNodeParams")
+            names = [f"{multi.get('nodeIdPrefix') or qid}-{i}" for i in range(int(multi["nodeCount"]))] if multi else [spec["nodeId"]]
+            for node in names:
+                if (zone, node) in self.tpu_nodes:
+                    continue
+                n = len(self.tpu_nodes)
+                self.tpu_nodes[(zone, node)] = {
+                    "name": f"projects/{self.project}/locations/{zone}/nodes/{node}",
+                    "acceleratorType": spec["node"].get("acceleratorType", ""),
+                    "runtimeVersion": spec["node"].get("runtimeVersion", ""),
+                    "state": "READY",
+                    "networkEndpoints": [{"ipAddress": f"10.{n}.0.{w + 2}", "port": 8470} for w in range(qr.hosts)],
+                    "queuedResource": qr_name,
+                    "multisliceNode": bool(multi),
+                }
+
+    def _drop_nodes(self, zone: str, qid: str) -> None:
+        qr_name = f"projects/{self.project}/locations/{zone}/queuedResources/{qid}"
+        for key in [k for k, n in self.tpu_nodes.items() if n.get("queuedResource") == qr_name]:
+            del self.tpu_nodes[key]
 
     def _region(self, region: str) -> dict:
         quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.region_quotas.get(region, {}).items())]

@@ -37,6 +37,8 @@ REFERENCE_STACKS = (
     "tpu-multislice",
     "tpu-serve",
     "tpu-train",
+    "tpu-v5p-spot-queued",
+    "tpu-v6e-multislice-flex",
     "vertex-finetune",
     "vertex-serve",
 )

@@ -19,6 +19,11 @@ NODE_POOL = "gcp:container/nodePool:NodePool"
 CLUSTER = "gcp:container/cluster:Cluster"
 TPU_VM = "gcp:tpu/v2Vm:V2Vm"
 TPU_QUEUED = "gcp:tpu/v2QueuedResource:V2QueuedResource"
+TPU_QUEUED_DYNAMIC = "pulumi-python:dynamic/tpu:QueuedResource"
+"""ai-clusters' own queued resource (ai_clusters.tpu.queued_resource, a Pulumi dynamic resource): its type token is the
+marker. Its inputs hold the Cloud TPU API's request JSON under `queuedResource` (tpu.nodeSpec[], spot, reservationName,
+provisioningModel …) with `project`, `zone`, `queuedResourceId` and `apiVersion` beside it."""
+TPU_QUEUED_TYPES = (TPU_QUEUED, TPU_QUEUED_DYNAMIC)
 VERTEX_PERSISTENT = "gcp:vertex/aiPersistentResource:AiPersistentResource"
 VERTEX_POOL = "gcp:vertex/aiDeploymentResourcePool:AiDeploymentResourcePool"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
@@ -243,16 +248,24 @@ def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[st
     )
 
 
-def _queued_model(inputs: Mapping[str, Any]) -> ProvisioningModel:
+def _queued_model(request: Mapping[str, Any]) -> ProvisioningModel:
     """A queued resource's tier as the Cloud TPU API names it (pulumi-gcp 10.2.0 carries none: on-demand)."""
-    named = str(inputs.get("provisioningModel") or "").upper()
-    if named == "SPOT" or inputs.get("spot") is not None:
+    named = str(request.get("provisioningModel") or "").upper()
+    if named == "SPOT" or request.get("spot") is not None:
         return ProvisioningModel.SPOT
     if named == "FLEX_START":
         return ProvisioningModel.FLEX_START
-    if named == "RESERVATION_BOUND" or inputs.get("reservationName") or (inputs.get("guaranteed") or {}).get("reserved"):
+    if named == "RESERVATION_BOUND" or request.get("reservationName") or (request.get("guaranteed") or {}).get("reserved"):
         return ProvisioningModel.RESERVATION
     return ProvisioningModel.ON_DEMAND
+
+
+def queued_request(resource_type: str, inputs: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+    """A queued resource's request and its node specs: pulumi-gcp's (`tpu.nodeSpecs`) or the API's JSON in ours (`queuedResource`)."""
+    if resource_type == TPU_QUEUED_DYNAMIC:
+        request = inputs.get("queuedResource") or {}
+        return request, list((request.get("tpu") or {}).get("nodeSpec") or [])
+    return inputs, list((inputs.get("tpu") or {}).get("nodeSpecs") or [])
 
 
 def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> list[AcceleratorUse]:
@@ -262,10 +275,12 @@ def _tpu_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> lis
             ProvisioningModel.RESERVATION if sched.get("reserved") else ProvisioningModel.ON_DEMAND
         )
         return [_tpu_node_use(resource_type, inputs, inputs.get("zone"), model, cat)]
-    model = _queued_model(inputs)
+    request, specs = queued_request(resource_type, inputs)
+    model = _queued_model(request)
     uses = []
-    for spec in (inputs.get("tpu") or {}).get("nodeSpecs") or []:
-        slices = int((spec.get("multisliceParams") or {}).get("nodeCount") or 1)
+    for spec in specs:
+        multi = spec.get("multisliceParams") or spec.get("multiNodeParams") or {}
+        slices = int(multi.get("nodeCount") or 1)
         zone = last_segment(spec.get("parent")) or inputs.get("zone")
         use = _tpu_node_use(resource_type, spec.get("node") or {}, zone, model, cat, slices)
         use.labels = use.labels or dict(inputs.get("labels") or {})
@@ -323,7 +338,7 @@ def accelerator_uses(resource_type: str, inputs: Mapping[str, Any], cat: Optiona
     if resource_type == NODE_POOL:
         use = _node_pool_use(inputs, cat)
         return [use] if use else []
-    if resource_type in (TPU_VM, TPU_QUEUED):
+    if resource_type == TPU_VM or resource_type in TPU_QUEUED_TYPES:
         return _tpu_use(resource_type, inputs, cat)
     if resource_type in (VERTEX_PERSISTENT, VERTEX_POOL):
         return _vertex_use(resource_type, inputs, cat)

@@ -4,7 +4,17 @@ from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
 from ai_clusters.core import labels as contract
-from ai_clusters.core.accelerators import INSTANCE, NODE_POOL, TEMPLATE, TPU_QUEUED, TPU_VM, VERTEX_ENDPOINT, VM_TYPES
+from ai_clusters.core.accelerators import (
+    INSTANCE,
+    NODE_POOL,
+    TEMPLATE,
+    TPU_QUEUED_DYNAMIC,
+    TPU_QUEUED_TYPES,
+    TPU_VM,
+    VERTEX_ENDPOINT,
+    VM_TYPES,
+    queued_request,
+)
 from ai_clusters.core.cost import resource_cost
 from ai_clusters.core.enums import GpuDirect, NicType
 from ai_clusters.core.nics import extra_nic_plan, family_uses_gpu_nics
@@ -175,13 +185,22 @@ def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
             yield "pods can read the node's credentials (workloadMetadataConfig.mode GCE_METADATA); use GKE_METADATA (Workload Identity)"
     elif r.type == TPU_VM:
         yield from _tpu_node_problems(props, "the TPU VM")
-        if not (props.get("shieldedInstanceConfig") or {}).get("enableSecureBoot"):
-            yield "Shielded VM secure boot is off: shieldedInstanceConfig.enableSecureBoot = true"
-        if str((props.get("metadata") or {}).get("enable-oslogin", "")).upper() != "TRUE":
-            yield "OS Login is off: metadata enable-oslogin = TRUE"
-    elif r.type == TPU_QUEUED:
-        for spec in as_list((props.get("tpu") or {}).get("nodeSpecs")):
-            yield from _tpu_node_problems(spec.get("node") or {}, "the queued resource's TPU nodes")
+        yield from _tpu_hardening(props, "the TPU VM")
+    elif r.type in TPU_QUEUED_TYPES:
+        _, specs = queued_request(r.type, props)
+        for spec in specs:
+            node = spec.get("node") or {}
+            yield from _tpu_node_problems(node, "the queued resource's TPU nodes")
+            if r.type == TPU_QUEUED_DYNAMIC:  # pulumi-gcp's V2QueuedResource cannot carry either
+                yield from _tpu_hardening(node, "the queued resource's TPU nodes")
+
+
+def _tpu_hardening(node: Mapping[str, Any], what: str) -> Iterable[str]:
+    """Shielded VM secure boot and OS Login on a TPU node."""
+    if not (node.get("shieldedInstanceConfig") or {}).get("enableSecureBoot"):
+        yield f"{what}: Shielded VM secure boot is off: shieldedInstanceConfig.enableSecureBoot = true"
+    if str((node.get("metadata") or {}).get("enable-oslogin", "")).upper() != "TRUE":
+        yield f"{what}: OS Login is off: metadata enable-oslogin = TRUE"
 
 
 def _tpu_node_problems(node: Mapping[str, Any], what: str) -> Iterable[str]:
@@ -194,7 +213,7 @@ def _tpu_node_problems(node: Mapping[str, Any], what: str) -> Iterable[str]:
     if not email:
         yield (
             f"{what} names no service account, so it runs as the default compute service account with access to all "
-            "Cloud APIs; set a dedicated least-privilege account (pulumi-gcp's V2QueuedResource cannot: use V2Vm)"
+            "Cloud APIs; set a dedicated least-privilege account (pulumi-gcp's V2QueuedResource cannot: use ai-clusters' TpuQueuedResource)"
         )
     elif (email == "default" or email.endswith(DEFAULT_SA_SUFFIX)) and (not scopes or CLOUD_PLATFORM in scopes or "cloud-platform" in scopes):
         yield f"{what} runs as the default compute service account with the cloud-platform scope; use a dedicated least-privilege account"

@@ -19,6 +19,15 @@ class TpuDataDiskArgs(TypedDict):
     """Where it is mounted (default /mnt/data)."""
 
 
+class TpuQueueArgs(TypedDict):
+    """How a queued resource waits for capacity (TPU VM path: multi-host, multislice, spot, reserved and flex-start slices)."""
+
+    valid_until_hours: NotRequired[int]
+    """The request expires (state FAILED) when it is not filled within this many hours (queueingPolicy.validUntilDuration); default: it waits until deleted."""
+    create_timeout_minutes: NotRequired[int]
+    """How long `pulumi up` waits for the slices to be ACTIVE before it deletes the request and fails; default: validUntilHours plus 30 minutes, else 60."""
+
+
 class TpuSliceArgs(TypedDict):
     """The TPU slice(s): an accelerator type, or a generation and a topology."""
 
@@ -36,6 +45,8 @@ class TpuSliceArgs(TypedDict):
     """New disks attached read-write (single-host, single-slice clusters only)."""
     startup_script: NotRequired[str]
     """Commands run as root on every worker at boot, after the storage is mounted."""
+    queue: NotRequired[TpuQueueArgs]
+    """Waiting for capacity, for slices made through a queued resource (multi-host, multislice, spot, reserved, flex-start)."""
 
 
-__all__ = ["TpuDataDiskArgs", "TpuSliceArgs"]
+__all__ = ["TpuDataDiskArgs", "TpuQueueArgs", "TpuSliceArgs"]

@@ -1,28 +1,27 @@
-"""TpuVmCluster: TPU slices as TPU VMs through the Cloud TPU API (`gcp.tpu.V2Vm`).
+"""TpuVmCluster: TPU slices through the Cloud TPU API, as one TPU VM or one queued resource.
 
-Every slice, single-host or multi-host, is one TPU node (`gcp.tpu.V2Vm`): the Cloud TPU API creates
-all the hosts of a multi-host slice from one node. A multislice cluster is one node per slice,
-`NAME-0` … `NAME-(n-1)`, like the node ids of a multislice queued resource, and every worker gets
-the MEGASCALE environment (in /etc/environment) that joins the slices over the data-center network:
-slice 0's first worker coordinates, so the other slices are created once slice 0 is up and its
-address is known. Slices created this way are not gang-scheduled or repaired together as a queued
-resource's would be: a preempted or failed slice is not replaced on its own.
+A single-host, single-slice, on-demand slice is one TPU node (`gcp.tpu.V2Vm`), created at once or
+failing at once. Everything else is one Cloud TPU queued resource (`TpuQueuedResource`, our own
+resource: pulumi-gcp 10.2.0's `V2QueuedResource` carries no labels, service account, metadata,
+Shielded VM, tier or multislice parameters), which waits for capacity instead of failing:
+- a multi-host slice (its hosts come together or not at all);
+- multislice: one request with a node count, nodes `NAME-0` … `NAME-(n-1)`, gang-scheduled and
+  repaired together by the service, which also gives every worker the multislice (MEGASCALE)
+  settings in its `tpu-env` metadata, so no slice waits for another's address;
+- spot, a named reservation (`reservationName`), and flex-start (v2alpha1 `provisioningModel`
+  FLEX_START with `runDuration.maxRunDuration`: the service deletes the slices when the run ends).
+`tpu.queue.validUntilHours` bounds how long the request may wait in the queue;
+`tpu.queue.createTimeoutMinutes` how long `pulumi up` waits for it (see ai_clusters.tpu.plan).
 
-Why not `gcp.tpu.V2QueuedResource`: in pulumi-gcp 10.2.0 it carries only the accelerator type,
-runtime version and network of each node: no service account (the nodes would run as the default
-compute account with access to every API), no labels (the policies could not see the workload), no
-metadata (no start-up script), no spot/guaranteed tier, no multislice parameters and no valid-until
-time. So flex-start (which only a queued resource can request) is refused with a clear message, and
-the other provisioning models go through the node's scheduling config: spot, or reserved capacity.
-
-Every node: the accelerator type (or AcceleratorConfig type + topology) and runtime version from
-the catalog, the ClusterNetwork host subnet with no external IPs, a dedicated least-privilege service
-account, Shielded VM secure boot, OS Login, the contract labels, data disks where wanted, and a
-start-up script that mounts the cluster's storage (Filestore, Parallelstore, the bucket through
-Cloud Storage FUSE, Hyperdisk ML) on every worker.
+Every node, either way: the accelerator type (or AcceleratorConfig type + topology) and runtime
+version from the catalog, the ClusterNetwork host subnet with no external IPs, a dedicated
+least-privilege service account, Shielded VM secure boot, OS Login, the contract labels, data disks
+where wanted, and a start-up script that mounts the cluster's storage (Filestore, Parallelstore, the
+bucket through Cloud Storage FUSE, Hyperdisk ML) on every worker.
 """
 
-from typing import Any, Optional, TypedDict
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -36,14 +35,12 @@ from ai_clusters.blocks.component import BuildContext, ClusterComponent
 from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.blocks.iam import node_service_account
-from ai_clusters.blocks.scripts import NodeScript, environment_block, startup_script
+from ai_clusters.blocks.scripts import NodeScript, startup_script
 from ai_clusters.core.spec import Problem, ResolvedCluster, SpecError
 from ai_clusters.blocks.vm import METADATA, SCOPES
-from ai_clusters.tpu.plan import TpuPlan
+from ai_clusters.tpu.plan import QueuedPlan, TpuPlan
+from ai_clusters.tpu.queued_resource import MULTISLICE_KEY, TpuQueuedResource, parent_of
 from ai_clusters.tpu.args import TpuDataDiskArgs, TpuSliceArgs
-
-TPU_METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/attributes"
-
 
 class TpuVmClusterArgs(ClusterArgs):
     """Args of TpuVmCluster."""
@@ -59,10 +56,12 @@ class TpuVmClusterArgs(ClusterArgs):
 
 
 class TpuVmCluster(ClusterComponent):
-    """TPU slices as TPU VMs (Cloud TPU API): single-host, multi-host and multislice."""
+    """TPU slices through the Cloud TPU API: one TPU VM (single-host on-demand) or one queued resource (multi-host, multislice, spot, reserved, flex-start)."""
 
     node_names: pulumi.Output[list[str]]
     """Names of the TPU nodes, one per slice."""
+    queued_resource: pulumi.Output[str]
+    """The queued resource the slices were requested through (projects/P/locations/ZONE/queuedResources/ID); empty for a TPU VM."""
     worker_ips: pulumi.Output[list[str]]
     """Internal IPs of every worker, slice by slice."""
     ssh_command: pulumi.Output[str]
@@ -115,7 +114,6 @@ class TpuVmCluster(ClusterComponent):
         slice_labels = {**labels, contract.NODES: str(sl.hosts)}
         mounts = pulumi.Output.from_input(args.get("mounts") or [])
         host = pulumi.Output.from_input(args["network"])
-        child = pulumi.ResourceOptions(parent=self)
 
         identity = node_service_account(
             name,
@@ -131,51 +129,21 @@ class TpuVmCluster(ClusterComponent):
         ]
         node_mounts = mounts.apply(lambda ms: _node_mounts(name, resolved, ms, disk_mounts))
         data_disks = pulumi.Output.all(pulumi.Output.all(*[d.id for d in own_disks]), mounts).apply(
-            lambda v: [gcp.tpu.V2VmDataDiskArgs(source_disk=d, mode="READ_WRITE") for d in v[0]]
-            + [gcp.tpu.V2VmDataDiskArgs(source_disk=_disk_path(m["source"]), mode="READ_ONLY") for m in v[1] if m["kind"] == "hyperdisk-ml"]
-            or None
+            lambda v: [{"sourceDisk": d, "mode": "READ_WRITE"} for d in v[0]]
+            + [{"sourceDisk": _relative(m["source"]), "mode": "READ_ONLY"} for m in v[1] if m["kind"] == "hyperdisk-ml"]
         )
 
-        nodes: list[gcp.tpu.V2Vm] = []
-        for i in range(spec.slices):
-            node_name = name if spec.slices == 1 else f"{name}-{i}"
-            coordinator = _coordinator_of(nodes[0]) if i > 0 else None
-            script = pulumi.Output.all(node_mounts, coordinator).apply(
-                lambda v, i=i: startup_script(NodeScript(mounts=tuple(v[0]), extra=_extra_script(resolved, i, v[1], multislice_port())))
-            )
-            node = gcp.tpu.V2Vm(
-                node_name,
-                name=node_name,
-                zone=resolved.zone,
-                project=project,
-                description=_description(resolved, i),
-                runtime_version=plan.runtime_version,
-                **_accelerator(resolved, api.accelerator_config_type),
-                network_config=host.apply(
-                    lambda net: gcp.tpu.V2VmNetworkConfigArgs(
-                        network=net["host_network"],
-                        subnetwork=net["host_subnetwork"],
-                        enable_external_ips=False,
-                        can_ip_forward=False,
-                    )
-                ),
-                service_account=gcp.tpu.V2VmServiceAccountArgs(email=identity.email, scopes=SCOPES),
-                scheduling_config=_scheduling(resolved.provisioning),
-                shielded_instance_config=gcp.tpu.V2VmShieldedInstanceConfigArgs(enable_secure_boot=True),
-                data_disks=data_disks,
-                metadata=script.apply(lambda s: {**METADATA, "startup-script": s}),
-                labels=slice_labels,
-                opts=child,
-            )
-            nodes.append(node)
+        script = node_mounts.apply(lambda ms: startup_script(NodeScript(mounts=tuple(ms), extra=_extra_script(resolved))))
+        metadata = script.apply(lambda text: {**METADATA, "startup-script": text})
+        node = _Node(description=_description(resolved, plan.queued), labels=slice_labels, metadata=metadata, data_disks=data_disks, host=host, email=identity.email)
+        if plan.queued is None:
+            self.node_names, self.worker_ips, self.queued_resource = self._tpu_vm(name, resolved, node, api.accelerator_config_type)
+        else:
+            self.node_names, self.worker_ips, self.queued_resource = self._queued_resource(name, resolved, node, plan.queued, api.accelerator_config_type)
 
         zone = resolved.zone
-        self.node_names = pulumi.Output.all(*[n.name for n in nodes])
-        self.worker_ips = pulumi.Output.all(*[n.network_endpoints for n in nodes]).apply(
-            lambda per_node: [_endpoint_ip(e) for eps in per_node for e in (eps or [])]
-        )
-        self.ssh_commands = pulumi.Output.all(*[tpu_ssh_command(n.name, zone, project) for n in nodes])
-        self.ssh_command = tpu_ssh_command(nodes[0].name, zone, project)
+        self.ssh_commands = pulumi.Output.all(self.node_names, project).apply(lambda v: [tpu_ssh_command(n, zone, v[1]) for n in v[0]])
+        self.ssh_command = self.ssh_commands.apply(lambda commands: commands[0] if commands else "")
         self.accelerator_type = pulumi.Output.from_input(sl.type.name)
         self.topology = pulumi.Output.from_input(sl.type.topology)
         self.runtime_version = pulumi.Output.from_input(plan.runtime_version)
@@ -184,6 +152,78 @@ class TpuVmCluster(ClusterComponent):
         self.mount_points = node_mounts.apply(lambda ms: [m["mount_point"] for m in ms])
         self.service_account = identity.email
         self.validation_job = pulumi.Output.all(project, self.node_names).apply(lambda v: validation.tpu_commands(resolved, v[1], v[0]))
+
+    def _tpu_vm(self, name: str, resolved: ResolvedCluster, node: "_Node", config_type: str) -> tuple[pulumi.Output, pulumi.Output, pulumi.Output]:
+        """One TPU VM (a single-host on-demand slice): its node names, worker IPs, and no queued resource."""
+        plan: TpuPlan = resolved.plan
+        vm = gcp.tpu.V2Vm(
+            name,
+            name=name,
+            zone=resolved.zone,
+            project=self.project,
+            description=node.description,
+            runtime_version=plan.runtime_version,
+            **_accelerator(resolved, config_type),
+            network_config=node.host.apply(
+                lambda net: gcp.tpu.V2VmNetworkConfigArgs(
+                    network=net["host_network"],
+                    subnetwork=net["host_subnetwork"],
+                    enable_external_ips=False,
+                    can_ip_forward=False,
+                )
+            ),
+            service_account=gcp.tpu.V2VmServiceAccountArgs(email=node.email, scopes=SCOPES),
+            shielded_instance_config=gcp.tpu.V2VmShieldedInstanceConfigArgs(enable_secure_boot=True),
+            data_disks=node.data_disks.apply(
+                lambda disks: [gcp.tpu.V2VmDataDiskArgs(source_disk=d["sourceDisk"], mode=d["mode"]) for d in disks] or None
+            ),
+            metadata=node.metadata,
+            labels=node.labels,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        ips = vm.network_endpoints.apply(lambda eps: [_endpoint_ip(e) for e in (eps or [])])
+        return pulumi.Output.all(vm.name), ips, pulumi.Output.from_input("")
+
+    def _queued_resource(
+        self, name: str, resolved: ResolvedCluster, node: "_Node", queued: QueuedPlan, config_type: str
+    ) -> tuple[pulumi.Output, pulumi.Output, pulumi.Output]:
+        """One queued resource for all the slices, its request in the Cloud TPU API's JSON: node names, worker IPs, its name."""
+        plan: TpuPlan = resolved.plan
+        zone = resolved.zone
+        node_spec = pulumi.Output.all(node.host, node.email, node.metadata, node.data_disks, self.project).apply(
+            lambda v: {
+                "parent": parent_of(v[4], zone),
+                **_node_placement(name, queued),
+                "node": {
+                    **_accelerator_json(resolved, config_type),
+                    "runtimeVersion": plan.runtime_version,
+                    "description": node.description,
+                    "networkConfig": {
+                        "network": _relative(v[0]["host_network"]),
+                        "subnetwork": _relative(v[0]["host_subnetwork"]),
+                        "enableExternalIps": False,
+                        "canIpForward": False,
+                    },
+                    "serviceAccount": {"email": v[1], "scope": list(SCOPES)},
+                    "shieldedInstanceConfig": {"enableSecureBoot": True},
+                    "labels": node.labels,
+                    "metadata": v[2],
+                    **({"dataDisks": v[3]} if v[3] else {}),
+                },
+            }
+        )
+        request = pulumi.Output.all(node_spec, self.project).apply(lambda v: {"tpu": {"nodeSpec": [v[0]]}, **_tier(queued, v[1], zone)})
+        qr = TpuQueuedResource(
+            name,
+            project=self.project,
+            zone=zone,
+            queued_resource_id=name,
+            queued_resource=request,
+            api_version=queued.api_version,
+            create_timeout_minutes=queued.create_timeout_minutes,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return qr.node_names, qr.worker_ips, qr.queued_resource_name
 
     def _data_disks(self, name: str, resolved: ResolvedCluster, default_type: str, project: Any, labels: dict) -> list[gcp.compute.Disk]:
         """The cluster's own data disks: protected like every stateful resource unless the environment opts out."""
@@ -205,18 +245,21 @@ class TpuVmCluster(ClusterComponent):
         ]
 
 
-def multislice_port() -> int:
-    """The MEGASCALE port slices coordinate on."""
-    api = catalog().data.cloud_tpu_api
-    assert api is not None
-    return api.multislice_port
+@dataclass(frozen=True)
+class _Node:
+    """What every TPU node of a cluster gets, either way it is made."""
+
+    description: str
+    labels: dict
+    metadata: pulumi.Output
+    data_disks: pulumi.Output  # [{sourceDisk, mode}] in the Cloud TPU API's JSON
+    host: pulumi.Output
+    email: pulumi.Output
 
 
-def tpu_ssh_command(node: pulumi.Input[str], zone: str, project: pulumi.Input[str]) -> pulumi.Output[str]:
+def tpu_ssh_command(node: str, zone: str, project: str) -> str:
     """SSH to every worker of a TPU node through Identity-Aware Proxy (the workers have no external IP)."""
-    return pulumi.Output.concat(
-        "gcloud compute tpus tpu-vm ssh ", node, f" --zone {zone} --project ", project, " --worker=all --tunnel-through-iap"
-    )
+    return f"gcloud compute tpus tpu-vm ssh {node} --zone {zone} --project {project} --worker=all --tunnel-through-iap"
 
 
 def _accelerator(resolved: ResolvedCluster, config_type: str) -> dict:
@@ -228,21 +271,43 @@ def _accelerator(resolved: ResolvedCluster, config_type: str) -> dict:
     return {"accelerator_config": gcp.tpu.V2VmAcceleratorConfigArgs(type=config_type, topology=sl.type.topology)}
 
 
-def _scheduling(model: ProvisioningModel) -> Optional[gcp.tpu.V2VmSchedulingConfigArgs]:
-    """Spot capacity, or the project's TPU reservation in the zone; on-demand needs nothing."""
-    if model == ProvisioningModel.SPOT:
-        return gcp.tpu.V2VmSchedulingConfigArgs(spot=True)
-    if model == ProvisioningModel.RESERVATION:
-        return gcp.tpu.V2VmSchedulingConfigArgs(reserved=True)
-    return None
+def _accelerator_json(resolved: ResolvedCluster, config_type: str) -> dict:
+    """The same choice in the Cloud TPU API's JSON (a queued resource's node)."""
+    sl, spec = resolved.tpu, resolved.spec.tpu
+    assert sl is not None and spec is not None
+    if spec.type:
+        return {"acceleratorType": sl.type.name}
+    return {"acceleratorConfig": {"type": config_type, "topology": sl.type.topology}}
 
 
-def _description(resolved: ResolvedCluster, index: int) -> str:
+def _node_placement(name: str, queued: QueuedPlan) -> dict:
+    """One node named after the cluster, or one per slice: `<name>-0` … through the version's multislice parameters."""
+    if queued.node_count > 1:
+        return {MULTISLICE_KEY[queued.api_version]: {"nodeCount": queued.node_count, "nodeIdPrefix": name}}
+    return {"nodeId": name}
+
+
+def _tier(queued: QueuedPlan, project: str, zone: str) -> dict:
+    """The request's tier and queueing policy in the Cloud TPU API's JSON (v2; flex-start in v2alpha1)."""
+    out: dict[str, Any] = {}
+    if queued.tier == ProvisioningModel.SPOT:
+        out["spot"] = {}
+    elif queued.tier == ProvisioningModel.RESERVATION:
+        out["reservationName"] = f"{parent_of(project, zone)}/reservations/{queued.reservation}"
+    elif queued.tier == ProvisioningModel.FLEX_START:
+        out["provisioningModel"] = "FLEX_START"
+        out["runDuration"] = {"maxRunDuration": f"{queued.max_run_seconds}s"}
+    if queued.valid_until_seconds:
+        out["queueingPolicy"] = {"validUntilDuration": f"{queued.valid_until_seconds}s"}
+    return out
+
+
+def _description(resolved: ResolvedCluster, queued: Optional[QueuedPlan]) -> str:
     spec, prov = resolved.spec.tpu, resolved.spec.provisioning
     assert spec is not None
     text = f"ai-clusters {resolved.environment}/{resolved.name}"
-    if spec.slices > 1:
-        text += f" slice {index} of {spec.slices}"
+    if queued is not None:
+        text += f" (queued resource: {queued.why})"
     if prov.reservation:
         text += f" (reserved capacity: {prov.reservation})"
     return text
@@ -253,8 +318,8 @@ def _device(index: int) -> str:
     return f"/dev/disk/by-id/google-persistent-disk-{index + 1}"
 
 
-def _disk_path(link: str) -> str:
-    """`projects/P/zones/Z/disks/D`, as the Cloud TPU API wants it, from a self link or id."""
+def _relative(link: str) -> str:
+    """`projects/P/…` (a disk, network or subnetwork), as the Cloud TPU API wants it, from a self link or id."""
     marker = link.find("projects/")
     return link[marker:] if marker >= 0 else link
 
@@ -280,11 +345,6 @@ def _node_mounts(name: str, resolved: ResolvedCluster, mounts: list, disk_mounts
     return out
 
 
-def _coordinator_of(first: gcp.tpu.V2Vm) -> pulumi.Output[str]:
-    """The internal IP of worker 0 of slice 0, which coordinates a multislice job."""
-    return first.network_endpoints.apply(lambda eps: _endpoint_ip((eps or [None])[0]))
-
-
 def _endpoint_ip(endpoint: Any) -> str:
     if endpoint is None:
         return ""
@@ -293,25 +353,13 @@ def _endpoint_ip(endpoint: Any) -> str:
     return getattr(endpoint, "ip_address", "") or ""
 
 
-def _extra_script(resolved: ResolvedCluster, index: int, coordinator: Optional[str], port: int) -> str:
-    """The multislice environment (when more than one slice), then the user's own commands."""
+def _extra_script(resolved: ResolvedCluster) -> str:
+    """The user's own start-up commands, after the storage is mounted."""
     spec = resolved.spec.tpu
     assert spec is not None
-    parts = []
-    if spec.slices > 1:
-        # Slice 0 reads its first worker's IP from the TPU metadata (worker-network-endpoints, as JAX does);
-        # the other slices get it from slice 0's node.
-        address = coordinator or f"$(curl -fs -H 'Metadata-Flavor: Google' {TPU_METADATA_URL}/worker-network-endpoints | cut -d, -f1 | cut -d: -f3)"
-        env = {
-            "MEGASCALE_COORDINATOR_ADDRESS": address,
-            "MEGASCALE_PORT": str(port),
-            "MEGASCALE_NUM_SLICES": str(spec.slices),
-            "MEGASCALE_SLICE_ID": str(index),
-        }
-        parts.append(environment_block(env, f"Multislice: slice {index} of {spec.slices}, coordinated by slice 0 worker 0"))
     if spec.startup_script:
-        parts.append("\n# The cluster's own start-up commands\n" + spec.startup_script.rstrip() + "\n")
-    return "".join(parts)
+        return "\n# The cluster's own start-up commands\n" + spec.startup_script.rstrip() + "\n"
+    return ""
 
 
 def from_resolved(cl: ResolvedCluster, context: BuildContext) -> TpuVmCluster:

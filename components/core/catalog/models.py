@@ -8,7 +8,7 @@ not at `pulumi up`.
 import datetime
 import math
 import re
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -220,13 +220,14 @@ class CloudTpuApiGeneration(_Model):
     data_disk_types: list[str] = Field(min_length=1)
     read_only_disk_types: list[str] = Field(default_factory=list)
     max_disks: int = Field(ge=1)  # per VM, the boot disk included
+    flex_start_zones: dict[Literal["training", "serving"], list[str]] = Field(default_factory=dict)
+    """Zones where flex-start TPUs of this generation come through queued resources, per use; none: no flex-start."""
 
 
 class CloudTpuApi(Sourced):
-    """The Cloud TPU API (tpu.googleapis.com v2) that TPU VMs are created with; generations absent here are GKE only."""
+    """The Cloud TPU API (tpu.googleapis.com) that TPU VMs and queued resources are created with; generations absent here are GKE only."""
 
     generations: list[CloudTpuApiGeneration] = Field(min_length=1)
-    multislice_port: int = Field(ge=1, le=65535)
 
 
 class CapacityRange(_Model):

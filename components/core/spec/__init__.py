@@ -24,7 +24,7 @@ from ai_clusters.core.spec.models import (
 from ai_clusters.core.spec.paths import PathDefinition, path_definition, registered_paths
 from ai_clusters.core.spec.resolve import ResolvedCluster, ResolvedEnvironment, resolve_cluster, resolve_environment
 from ai_clusters.core.spec.storage import check_storage, default_storage, workload_storage
-from ai_clusters.core.spec.tpu import TpuDataDiskSpec, TpuSpec
+from ai_clusters.core.spec.tpu import TpuDataDiskSpec, TpuQueueSpec, TpuSpec
 
 __all__ = [
     "BucketSpec",
@@ -46,6 +46,7 @@ __all__ = [
     "SpecModel",
     "StorageSpec",
     "TpuDataDiskSpec",
+    "TpuQueueSpec",
     "TpuSpec",
     "WorkloadSpec",
     "allowed_keys",

@@ -18,6 +18,15 @@ class TpuDataDiskSpec(SpecModel):
     """Where it is mounted (default /mnt/data)."""
 
 
+class TpuQueueSpec(SpecModel):
+    """How a queued resource waits for capacity (TPU VM path: multi-host, multislice, spot, reserved and flex-start slices)."""
+
+    valid_until_hours: Optional[int] = Field(default=None, ge=1, le=720)
+    """The request expires (state FAILED) when it is not filled within this many hours (queueingPolicy.validUntilDuration); default: it waits until deleted."""
+    create_timeout_minutes: Optional[int] = Field(default=None, ge=1, le=43_200)
+    """How long `pulumi up` waits for the slices to be ACTIVE before it deletes the request and fails; default: validUntilHours plus 30 minutes, else 60."""
+
+
 class TpuSpec(SpecModel):
     """The TPU slice(s): an accelerator type, or a generation and a topology."""
 
@@ -35,6 +44,8 @@ class TpuSpec(SpecModel):
     """New disks attached read-write (single-host, single-slice clusters only)."""
     startup_script: Optional[str] = Field(default=None, max_length=32_768)
     """Commands run as root on every worker at boot, after the storage is mounted."""
+    queue: Optional[TpuQueueSpec] = None
+    """Waiting for capacity, for slices made through a queued resource (multi-host, multislice, spot, reserved, flex-start)."""
 
     @model_validator(mode="after")
     def _one_way(self) -> "TpuSpec":
@@ -45,4 +56,4 @@ class TpuSpec(SpecModel):
     @property
     def vm_only_keys(self) -> list[str]:
         """Keys set here that only the TPU VM path understands."""
-        return [key for key, value in (("dataDisks", self.data_disks), ("startupScript", self.startup_script)) if value]
+        return [key for key, value in (("dataDisks", self.data_disks), ("startupScript", self.startup_script), ("queue", self.queue)) if value]

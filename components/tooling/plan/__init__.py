@@ -5,6 +5,8 @@ SARIF. Exit codes: 0 fine, 1 a mandatory policy failed, 2 bad input.
 """
 
 import math
+import pickletools
+from base64 import b64decode
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -64,7 +66,7 @@ class Plan:
                     "type": r.type,
                     "name": r.name,
                     "parent": r.parent,
-                    "inputs": json_safe(r.inputs),
+                    "inputs": json_safe(shown_inputs(r.inputs)),
                     "protect": r.protect,
                     "retainOnDelete": r.retain_on_delete,
                 }
@@ -103,6 +105,32 @@ def json_safe(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, bool)):
         return value
     return str(value)
+
+
+DYNAMIC_PROVIDER_KEY = "__provider"
+
+
+def shown_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs as the plan shows them: a dynamic resource's pickled provider (`__provider`) as the class it names."""
+    if not isinstance(inputs.get(DYNAMIC_PROVIDER_KEY), str):
+        return inputs
+    return {**inputs, DYNAMIC_PROVIDER_KEY: f"{dynamic_provider_class(inputs[DYNAMIC_PROVIDER_KEY])} (pickled by pulumi.dynamic)"}
+
+
+def dynamic_provider_class(serialized: str) -> str:
+    """`module.Class` of a provider pickled by reference, read from the pickle's opcodes (nothing is unpickled)."""
+    try:
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(b64decode(serialized)):
+            if isinstance(arg, str):
+                strings.append(arg)
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                return f"{strings[-2]}.{strings[-1]}"
+            elif op.name == "GLOBAL" and isinstance(arg, str):
+                return arg.replace(" ", ".")
+    except Exception:  # noqa: BLE001 - not a pickle we can read: say so rather than fail the plan
+        pass
+    return "an inline provider"
 
 
 PolicyRunner = Callable[[ProgramRun, ResolvedEnvironment, Project], tuple[list[Verdict], Optional[str]]]

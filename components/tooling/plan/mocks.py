@@ -14,6 +14,9 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from ai_clusters.core.accelerators import TPU_QUEUED_DYNAMIC, accelerator_uses
+from ai_clusters.tpu.queued_resource import node_names
+
 # Compute Engine collections: resource type -> (scope, collection) for self links.
 _COMPUTE = {
     "Network": ("global", "networks"),
@@ -120,6 +123,16 @@ class CloudMocks(Mocks):
                 dns = {**endpoints["dnsEndpointConfig"], "endpoint": f"gke-{_stable_number(name) % 10**12:012d}.{location}.gke.goog"}
                 state["controlPlaneEndpointsConfig"] = {**endpoints, "dnsEndpointConfig": dns}
             rid = f"projects/{project}/locations/{location}/clusters/{name}"
+        elif args.typ == TPU_QUEUED_DYNAMIC:
+            # As create answers once the request is ACTIVE: its nodes, and every worker's address slice by slice.
+            qid = inputs.get("queuedResourceId") or args.name
+            location = inputs.get("zone") or location
+            rid = f"projects/{project}/locations/{location}/queuedResources/{qid}"
+            names = node_names(inputs.get("queuedResource") or {}, qid)
+            uses = accelerator_uses(args.typ, inputs)
+            hosts = max(1, uses[0].nodes // max(1, len(names))) if uses else 1
+            ips = [self._ip(f"{rid}/{node}/{worker}") for node in names for worker in range(hosts)]
+            state.update(name=rid, state="ACTIVE", stateInitiator="USER", nodeNames=names, workerIps=ips)
         elif args.typ.startswith("gcp:tpu/"):
             rid = f"projects/{project}/locations/{location}/{'queuedResources' if 'Queued' in kind else 'nodes'}/{name}"
             state["networkEndpoints"] = [{"ipAddress": self._ip(f"{args.typ}/{args.name}"), "port": 8470}]

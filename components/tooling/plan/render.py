@@ -9,6 +9,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ai_clusters.core import labels as contract
+from ai_clusters.core.accelerators import TPU_QUEUED_DYNAMIC, accelerator_uses, queued_request
 from ai_clusters.tooling.plan import Plan, json_safe
 from ai_clusters.tooling.plan.mocks import Registration
 from ai_clusters.core.naming import last_segment
@@ -61,6 +62,8 @@ def summary(r: Registration) -> str:
     if tpu_config:
         parts.append(f"acceleratorConfig={tpu_config.get('type')}/{tpu_config.get('topology')}")
     parts.extend(flag for flag in ("spot", "reserved", "preemptible") if (x.get("schedulingConfig") or {}).get(flag))
+    if r.type == TPU_QUEUED_DYNAMIC:
+        parts.extend(_queued_summary(r.type, x))
     node_config = x.get("nodeConfig") or {}
     if node_config.get("machineType"):
         parts.append(f"machineType={node_config['machineType']}")
@@ -72,6 +75,27 @@ def summary(r: Registration) -> str:
     if r.retain_on_delete:
         parts.append("retained")
     return " ".join(parts)
+
+
+def _queued_summary(resource_type: str, inputs: dict) -> list[str]:
+    """A queued resource's slices, runtime and tier, from the request it carries."""
+    _, specs = queued_request(resource_type, inputs)
+    parts = []
+    for spec in specs:
+        node = spec.get("node") or {}
+        config = node.get("acceleratorConfig") or {}
+        accelerator = node.get("acceleratorType") or f"{config.get('type')}/{config.get('topology')}"
+        parts.append(f"tpu={accelerator}")
+        multi = spec.get("multisliceParams") or spec.get("multiNodeParams")
+        if multi:
+            parts.append(f"slices={json_safe(multi.get('nodeCount'))}")
+        if node.get("runtimeVersion"):
+            parts.append(f"runtimeVersion={node['runtimeVersion']}")
+    uses = accelerator_uses(resource_type, inputs)
+    if uses:
+        parts.append(uses[0].provisioning.value)
+    parts.append(f"api={inputs.get('apiVersion')}")
+    return parts
 
 
 def _short(value: Any) -> str:

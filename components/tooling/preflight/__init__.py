@@ -11,7 +11,7 @@ errors as `problems`), `demand` (what the stack needs, pure), `lookups` (the dis
 sending them), `quotas` and `checks` (holding answers against needs, pure), `render`, and `runner`.
 """
 
-from ai_clusters.tooling.preflight.connection import Api, Connection, SettingsError
+from ai_clusters.core.endpoints import Api, Connection, SettingsError
 from ai_clusters.tooling.preflight.model import Check, CheckKind, PreflightReport, Status
 from ai_clusters.tooling.preflight.runner import run_preflight
 

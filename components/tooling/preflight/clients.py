@@ -15,7 +15,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth import credentials as ga_credentials
 import requests
 
-from ai_clusters.tooling.preflight.connection import SCOPES, Api, Connection
+from ai_clusters.core.endpoints import Api, Connection, google_credentials
 from ai_clusters.tooling.preflight.problems import ApiProblem, classify, no_credentials
 
 T = TypeVar("T")
@@ -40,16 +40,12 @@ class Unanswered(Exception):
 
 def load_credentials(connection: Connection) -> ga_credentials.Credentials:
     """Application Default Credentials, or none when the connection is anonymous; Unanswered if missing."""
-    if connection.anonymous:
-        return ga_credentials.AnonymousCredentials()
-    import google.auth
     from google.auth import exceptions as auth_exc
 
     try:
-        creds, _ = google.auth.default(scopes=list(SCOPES))
+        return google_credentials(connection)
     except auth_exc.DefaultCredentialsError as exc:
         raise Unanswered(no_credentials(str(exc))) from None
-    return creds
 
 
 class GoogleCloud:

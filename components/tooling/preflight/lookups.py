@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from ai_clusters.core.catalog import Catalog
 from ai_clusters.tooling.preflight.clients import GoogleCloud, answer
-from ai_clusters.tooling.preflight.connection import Api
+from ai_clusters.core.endpoints import Api
 from ai_clusters.tooling.preflight.demand import Pool, StackDemand, gpu_quota_names, tpu_quota_names
 from ai_clusters.tooling.preflight.problems import ApiProblem
 

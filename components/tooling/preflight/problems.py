@@ -11,7 +11,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
-from ai_clusters.tooling.preflight.connection import Api
+from ai_clusters.core.endpoints import Api
 
 _PERMISSION = re.compile(r"'([a-z][a-z0-9]*\.[A-Za-z0-9]+\.[A-Za-z0-9]+)'")
 

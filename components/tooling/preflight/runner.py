@@ -9,7 +9,7 @@ from ai_clusters.tooling.plan.engine import find_project, read_stack_config
 from ai_clusters.core.spec import load_environment
 from ai_clusters.tooling.preflight.checks import evaluate
 from ai_clusters.tooling.preflight.clients import GoogleCloud, Unanswered, load_credentials
-from ai_clusters.tooling.preflight.connection import Api, Connection
+from ai_clusters.core.endpoints import Api, Connection
 from ai_clusters.tooling.preflight.demand import StackDemand, stack_demand
 from ai_clusters.tooling.preflight.lookups import Progress, fetch, plan_lookups, quota_fallbacks
 from ai_clusters.tooling.preflight.model import PreflightReport

@@ -1,15 +1,17 @@
-"""Where the pre-flight sends its requests, with which credentials, and how long it waits.
+"""Where requests to Google's APIs go, with which credentials, and how long they may wait.
 
-By default the real Google APIs and Application Default Credentials. Each API's base URL can be
-overridden (tests, Private Service Connect, emulators); `AI_CLUSTERS_ANONYMOUS_CREDENTIALS=1` then sends
-no credentials at all, which is refused unless every endpoint is overridden, so that nothing
-unauthenticated ever goes to Google.
+Shared by the pre-flight (which reads the Compute Engine, Cloud TPU and Cloud Quotas APIs) and the TPU
+queued resource provider (which writes to the Cloud TPU API). By default the real Google APIs and
+Application Default Credentials. Each API's base URL can be overridden (tests, Private Service
+Connect, emulators); `AI_CLUSTERS_ANONYMOUS_CREDENTIALS=1` then sends no credentials at all, which is
+refused unless every endpoint the caller uses is overridden, so that nothing unauthenticated ever goes
+to Google.
 """
 
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 from urllib.parse import urlsplit
 
 ANONYMOUS_VAR = "AI_CLUSTERS_ANONYMOUS_CREDENTIALS"
@@ -58,8 +60,17 @@ class Connection:
         return self.endpoint(api) or f"https://{api.value}"
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None, *, attempt_timeout: float = 10.0, deadline: float = 30.0) -> "Connection":
-        """Read the `AI_CLUSTERS_*` variables; SettingsError names every bad one."""
+    def from_env(
+        cls,
+        env: Optional[Mapping[str, str]] = None,
+        *,
+        attempt_timeout: float = 10.0,
+        deadline: float = 30.0,
+        apis: Iterable[Api] = tuple(Api),
+    ) -> "Connection":
+        """Read the `AI_CLUSTERS_*` variables; SettingsError names every bad one.
+
+        `apis`: the APIs the caller sends requests to; anonymous credentials need every one of them overridden."""
         env = os.environ if env is None else env
         problems: list[str] = []
         endpoints: dict[Api, Optional[str]] = {}
@@ -78,7 +89,7 @@ class Connection:
             problems.append(f"{ANONYMOUS_VAR}={flag!r} must be 1 or 0")
         anonymous = flag in ("1", "true")
         if anonymous:
-            missing = [api.endpoint_var for api in Api if not endpoints.get(api)]
+            missing = [api.endpoint_var for api in apis if not endpoints.get(api)]
             if missing:
                 problems.append(
                     f"{ANONYMOUS_VAR}=1 sends no credentials and is only allowed when every endpoint is overridden; not set: {', '.join(missing)}"
@@ -88,3 +99,15 @@ class Connection:
         if problems:
             raise SettingsError("; ".join(problems))
         return cls(endpoints=endpoints, anonymous=anonymous, attempt_timeout=min(attempt_timeout, deadline), deadline=deadline)
+
+
+def google_credentials(connection: Connection):
+    """Application Default Credentials (raises google.auth's DefaultCredentialsError), or none when anonymous."""
+    from google.auth import credentials as ga_credentials
+
+    if connection.anonymous:
+        return ga_credentials.AnonymousCredentials()
+    import google.auth
+
+    creds, _ = google.auth.default(scopes=list(SCOPES))
+    return creds
