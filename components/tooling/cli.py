@@ -42,6 +42,14 @@ class PlanFormat(str, Enum):
     sarif = "sarif"
 
 
+class ReportFormat(str, Enum):
+    """The formats of a report (diff, pre-flight)."""
+
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
 def fail_input(message: str) -> "typer.Exit":
     err.print(f"[red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
@@ -106,19 +114,13 @@ def plan(
     raise typer.Exit(result.exit_code)
 
 
-class DiffFormat(str, Enum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
-
-
 @app.command()
 def diff(
     base: str = typer.Option(..., "--base", "-b", help="Git revision to compare with: a branch, tag or commit (origin/main in CI)."),
     stack: Optional[list[str]] = typer.Option(
         None, "--stack", "-s", help="Stack to compare (repeat for several). Default: every stack the change touches."
     ),
-    format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, markdown (the pull-request comment) or json."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text, markdown (the pull-request comment) or json."),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it), in a git work tree."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Run the policy pack on both sides."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
@@ -143,11 +145,11 @@ def diff(
             report = diff_stacks(project_dir, base, stack or None, policy=policy)
     except DiffInputError as exc:
         raise fail_input(str(exc)) from None
-    if format == DiffFormat.text:
+    if format == ReportFormat.text:
         console = Console(file=output.open("w"), width=160) if output else out
         diff_render.text(report.stacks, report.base, report.base_sha, console)
     else:
-        if format == DiffFormat.json:
+        if format == ReportFormat.json:
             one = stack is not None and len(stack) == 1 and len(report.stacks) == 1
             body = json.dumps(report.stacks[0].to_json() if one else report.to_json(), indent=2, default=str)
         else:
@@ -404,16 +406,10 @@ def write_package_schema(
     err.print(f"wrote {output}: {len(schema['resources'])} components, {len(schema['types'])} types", highlight=False)
 
 
-class PreflightFormat(str, Enum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
-
-
 @app.command()
 def preflight(
     stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
-    format: PreflightFormat = typer.Option(PreflightFormat.text, "--format", "-f", help="text, markdown or json."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text, markdown or json."),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds each request may take, retries of 429/5xx included."),
     workers: int = typer.Option(16, "--workers", min=1, max=64, help="Requests in flight at once."),
@@ -457,11 +453,11 @@ def preflight(
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
         err.print(f"[yellow]could not check:[/] {line}", highlight=False)
-    if format == PreflightFormat.text:
+    if format == ReportFormat.text:
         console = Console(file=output.open("w"), width=200) if output else out
         pf_render.text(report, console)
     else:
-        body = pf_render.as_json(report) if format == PreflightFormat.json else pf_render.markdown(report)
+        body = pf_render.as_json(report) if format == ReportFormat.json else pf_render.markdown(report)
         if output:
             output.write_text(body + "\n")
         else:

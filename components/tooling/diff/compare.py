@@ -6,7 +6,7 @@ Pure: it reads two plan snapshots (the plan JSON of `ai-clusters plan --format j
 """
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 from pulumi.runtime.rpc import is_rpc_secret
@@ -35,19 +35,32 @@ class KeyChange:
         return doc
 
 
+def resource_name(urn: str) -> str:
+    """The resource's name, the last part of its URN."""
+    return urn.rsplit("::", 1)[-1]
+
+
 @dataclass
-class ResourceChange:
+class AtUrn:
+    """A resource named by its URN."""
+
     urn: str
     type: str
+
+    @property
+    def name(self) -> str:
+        return resource_name(self.urn)
+
+
+@dataclass
+class ResourceChange(AtUrn):
+    """A resource on both sides whose inputs (or protect, retainOnDelete) differ."""
+
     keys: dict[str, KeyChange]
     replace: Optional[bool]
     because: list[str] = field(default_factory=list)
     stops: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,11 +75,9 @@ class ResourceChange:
 
 
 @dataclass
-class DataAtRisk:
+class DataAtRisk(AtUrn):
     """A stateful resource (bucket, file system, disk) that the change removes or replaces."""
 
-    urn: str
-    type: str
     kind: str
     change: str  # removed | replaced | may be replaced
     protect: bool
@@ -74,21 +85,10 @@ class DataAtRisk:
     outcome: str  # blocked | kept | deleted
     message: str
 
-    @property
-    def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "urn": self.urn,
-            "type": self.type,
-            "kind": self.kind,
-            "change": self.change,
-            "protect": self.protect,
-            "retainOnDelete": self.retain_on_delete,
-            "outcome": self.outcome,
-            "message": self.message,
-        }
+        doc = asdict(self)
+        doc["retainOnDelete"] = doc.pop("retain_on_delete")
+        return doc
 
 
 @dataclass
@@ -441,4 +441,4 @@ def summary_line(diff: StackDiff) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["DataAtRisk", "KeyChange", "ResourceChange", "StackDiff", "compare", "input_changes", "summary_line"]
+__all__ = ["AtUrn", "DataAtRisk", "KeyChange", "ResourceChange", "StackDiff", "compare", "input_changes", "resource_name", "summary_line"]

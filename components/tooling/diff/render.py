@@ -20,6 +20,7 @@ from ai_clusters.tooling.diff.compare import (
     ResourceChange,
     StackDiff,
     accelerator_phrase,
+    resource_name,
     signed_money,
     summary_line,
 )
@@ -42,10 +43,6 @@ CLASS_STYLES = {
     "updated": "fill:#ddf4ff,stroke:#0969da",
     "maybe": "fill:#fbefff,stroke:#8250df",
 }
-
-
-def _name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
 
 
 def _urn_type(urn: str) -> str:
@@ -105,7 +102,7 @@ def _change_mark(c: ResourceChange) -> tuple[str, str]:
 
 def _as_registration(doc: dict[str, Any]) -> Registration:
     return Registration(
-        urn=doc["urn"], type=doc["type"], name=doc.get("name") or _name(doc["urn"]), parent=doc.get("parent"),
+        urn=doc["urn"], type=doc["type"], name=doc.get("name") or resource_name(doc["urn"]), parent=doc.get("parent"),
         custom=bool(doc.get("custom", True)), protect=bool(doc.get("protect")), retain_on_delete=bool(doc.get("retainOnDelete")),
         inputs=doc.get("inputs") or {},
     )
@@ -153,7 +150,7 @@ def _resource_rows(d: StackDiff, cap: Optional[int]) -> list[str]:
         for r in items:
             doc = d.documents.get(r["urn"])
             detail = summary(_as_registration(doc)) if doc else ""
-            rows.append((sign, _name(r["urn"]), short_type(r["type"]), "", _md(detail)))
+            rows.append((sign, resource_name(r["urn"]), short_type(r["type"]), "", _md(detail)))
     if not rows:
         return []
     shown = rows if cap is None else rows[:cap]
@@ -195,12 +192,12 @@ def _policy_lines(d: StackDiff, full: bool) -> list[str]:
     out = [f"**Policy** ({f'`{pack}`' if pack else 'pack not run'}): {len(p.get('new') or [])} new, {len(p.get('cleared') or [])} cleared, {len(failing)} mandatory failing in the head", ""]
     if rows:
         out += ["| | level | policy | resource | message |", "|---|---|---|---|---|"]
-        out += [f"| {what} | {v.get('level')} | `{v.get('policy')}` | `{_name(v.get('urn') or 'stack')}` | {_md(v.get('message'))} |" for what, v in rows]
+        out += [f"| {what} | {v.get('level')} | `{v.get('policy')}` | `{resource_name(v.get('urn') or 'stack')}` | {_md(v.get('message'))} |" for what, v in rows]
         out.append("")
     persisting = [v for v in failing if v not in (p.get("new") or []) and not any(v.get("urn") == c.get("urn") and v.get("policy") == c.get("policy") for c in p.get("changed") or [])]
     if persisting and full:
         out += ["<details><summary>Mandatory verdicts already failing on the base</summary>", "", "| policy | resource | message |", "|---|---|---|"]
-        out += [f"| `{v.get('policy')}` | `{_name(v.get('urn') or 'stack')}` | {_md(v.get('message'))} |" for v in persisting]
+        out += [f"| `{v.get('policy')}` | `{resource_name(v.get('urn') or 'stack')}` | {_md(v.get('message'))} |" for v in persisting]
         out += ["", "</details>", ""]
     return out
 
@@ -227,11 +224,11 @@ def _topology_lines(d: StackDiff) -> list[str]:
     out = ["**Topology of the change**", "", "```mermaid", "graph LR"]
     for top, members in groups.items():
         if top in members:
-            out.append(f'  {mermaid_id(top)}["{sign[state[top]]} {short_type(_urn_type(top))}<br/>{_name(top)}"]:::{state[top]}')
+            out.append(f'  {mermaid_id(top)}["{sign[state[top]]} {short_type(_urn_type(top))}<br/>{resource_name(top)}"]:::{state[top]}')
             continue
-        out.append(f'  subgraph {mermaid_id(top)}["{short_type(_urn_type(top))} {_name(top)}"]')
+        out.append(f'  subgraph {mermaid_id(top)}["{short_type(_urn_type(top))} {resource_name(top)}"]')
         for urn in members:
-            out.append(f'    {mermaid_id(urn)}["{sign[state[urn]]} {short_type(_urn_type(urn))}<br/>{_name(urn)}"]:::{state[urn]}')
+            out.append(f'    {mermaid_id(urn)}["{sign[state[urn]]} {short_type(_urn_type(urn))}<br/>{resource_name(urn)}"]:::{state[urn]}')
         out.append("  end")
     used = {state[u] for members in groups.values() for u in members}
     out += [f"  classDef {name} {style}" for name, style in CLASS_STYLES.items() if name in used]
@@ -380,7 +377,7 @@ def text(diffs: list[StackDiff], base: str, base_sha: Optional[str], console: Co
             table.add_row(mark, c.name, short_type(c.type), what.replace("**", ""), keys)
         for sign, items in (("+", d.added), ("−", d.removed)):
             for r in items:
-                table.add_row(sign, _name(r["urn"]), short_type(r["type"]), "", "")
+                table.add_row(sign, resource_name(r["urn"]), short_type(r["type"]), "", "")
         if d.added or d.removed or d.changed:
             console.print(table)
         cost = Table(title="Cost (list prices, full scale)")
@@ -397,7 +394,7 @@ def text(diffs: list[StackDiff], base: str, base_sha: Optional[str], console: Co
         for what in ("new", "cleared", "changed"):
             for v in d.policy.get(what) or []:
                 style = "red" if v.get("level") == "mandatory" else "yellow"
-                console.print(f"[{style}]{what} {v.get('level')}[/] {v.get('policy')} {_name(v.get('urn') or 'stack')}: {v.get('message')}", highlight=False)
+                console.print(f"[{style}]{what} {v.get('level')}[/] {v.get('policy')} {resource_name(v.get('urn') or 'stack')}: {v.get('message')}", highlight=False)
 
 
 def _plain_cell(value: Any) -> str:
