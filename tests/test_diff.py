@@ -223,6 +223,20 @@ def test_a_stack_on_neither_side_is_bad_input(change):
     assert not git(change, "worktree", "list").count("\n") > 1, "the base worktree is removed"
 
 
+def test_a_side_that_cannot_be_planned_says_why_and_exits_3(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    broken = stack_doc("ce-g2-serve")
+    clusters(broken)[0]["machineType"] = "g2-standard-7"
+    write_stack(repo, "ce", broken)
+    commit(repo, "a stack that does not resolve")
+    write_stack(repo, "ce", stack_doc("ce-g2-serve"))
+    result = invoke(repo, "--base", "main", "--stack", "ce", "--format", "json", "--no-policy")
+    assert result.exit_code == 3
+    doc = json.loads(result.stdout)
+    assert "g2-standard-7" in doc["errors"]["base"] and doc["errors"]["head"] is None
+    assert doc["summary"] == "base could not be planned" and doc["added"] == [] and doc["changed"] == []
+
+
 def test_each_side_is_planned_by_its_own_code(tmp_path):
     """The head's catalog prices G2 higher: only the head's cost moves, so the base ran the base's code."""
     repo = make_repo(tmp_path / "repo", with_code=True)
