@@ -51,6 +51,7 @@ def test_the_wheel_installs_only_ai_clusters(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"ai_clusters", wheel.name.split("-py3")[0] + ".dist-info"}
     assert "ai_clusters/core/catalog/data/catalog.yaml" in names
+    assert "ai_clusters/tooling/diff/data/replacements.yaml" in names, "the diff's replacement rules ship with it"
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "ai-clusters = ai_clusters.tooling.cli:main" in entry_points
 

@@ -42,6 +42,14 @@ class PlanFormat(str, Enum):
     sarif = "sarif"
 
 
+class ReportFormat(str, Enum):
+    """The formats of a report (diff, pre-flight)."""
+
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
 def fail_input(message: str) -> "typer.Exit":
     err.print(f"[red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
@@ -104,6 +112,55 @@ def plan(
         else:
             sys.stdout.write(body + "\n")
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def diff(
+    base: str = typer.Option(..., "--base", "-b", help="Git revision to compare with: a branch, tag or commit (origin/main in CI)."),
+    stack: Optional[list[str]] = typer.Option(
+        None, "--stack", "-s", help="Stack to compare (repeat for several). Default: every stack the change touches."
+    ),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text, markdown (the pull-request comment) or json."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it), in a git work tree."),
+    policy: bool = typer.Option(True, "--policy/--no-policy", help="Run the policy pack on both sides."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+    max_chars: int = typer.Option(
+        65000, "--max-chars", min=2000, help="markdown: the most characters the comment may have (GitHub refuses over 65,536; room is left for the comment action's marker)."
+    ),
+    full_output: Optional[Path] = typer.Option(None, "--full-output", help="markdown: also write the whole report, never shortened, here."),
+    details_url: Optional[str] = typer.Option(None, "--details-url", help="markdown: where the full report is, linked when the comment is shortened."),
+) -> None:
+    """Plan stacks as they are in the work tree and at a git revision, and show what the change does.
+
+    Resources added, removed and changed (with the inputs that changed and whether the provider replaces
+    the resource), data at risk, the cost delta per cluster, and policy verdicts new and cleared. Each side
+    is planned by its own code. Exit codes: 0 fine, 1 a mandatory violation in the head, 2 bad input
+    (unknown revision, a stack on neither side), 3 a side could not be planned.
+    """
+    from ai_clusters.tooling.diff import DiffInputError, diff_stacks
+    from ai_clusters.tooling.diff import render as diff_render
+
+    try:
+        with err.status(f"planning {', '.join(stack) if stack else 'the stacks the change touches'} on both sides …"):
+            report = diff_stacks(project_dir, base, stack or None, policy=policy)
+    except DiffInputError as exc:
+        raise fail_input(str(exc)) from None
+    if format == ReportFormat.text:
+        console = Console(file=output.open("w"), width=160) if output else out
+        diff_render.text(report.stacks, report.base, report.base_sha, console)
+    else:
+        if format == ReportFormat.json:
+            one = stack is not None and len(stack) == 1 and len(report.stacks) == 1
+            body = json.dumps(report.stacks[0].to_json() if one else report.to_json(), indent=2, default=str)
+        else:
+            body = diff_render.comment(report.stacks, report.base, report.base_sha, limit=max_chars, details_url=details_url).rstrip("\n")
+            if full_output is not None:
+                full_output.write_text(diff_render.full_report(report.stacks, report.base, report.base_sha))
+        if output:
+            output.write_text(body + "\n")
+        else:
+            sys.stdout.write(body + "\n")
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -359,16 +416,10 @@ def write_package_schema(
     err.print(f"wrote {output}: {len(schema['resources'])} components, {len(schema['types'])} types", highlight=False)
 
 
-class PreflightFormat(str, Enum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
-
-
 @app.command()
 def preflight(
     stack: str = typer.Option("dev", "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
-    format: PreflightFormat = typer.Option(PreflightFormat.text, "--format", "-f", help="text, markdown or json."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text, markdown or json."),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds each request may take, retries of 429/5xx included."),
     workers: int = typer.Option(16, "--workers", min=1, max=64, help="Requests in flight at once."),
@@ -412,11 +463,11 @@ def preflight(
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
         err.print(f"[yellow]could not check:[/] {line}", highlight=False)
-    if format == PreflightFormat.text:
+    if format == ReportFormat.text:
         console = Console(file=output.open("w"), width=200) if output else out
         pf_render.text(report, console)
     else:
-        body = pf_render.as_json(report) if format == PreflightFormat.json else pf_render.markdown(report)
+        body = pf_render.as_json(report) if format == ReportFormat.json else pf_render.markdown(report)
         if output:
             output.write_text(body + "\n")
         else:

@@ -1,5 +1,6 @@
 """Render a plan: rich text for a terminal, markdown (with a Mermaid topology) for a pull request."""
 
+import hashlib
 from collections import defaultdict
 from typing import Any, Optional
 
@@ -29,6 +30,26 @@ KEY_INPUTS = (
     "runtimeVersion",
     "type",
 )
+
+TOPOLOGY_TYPES = (
+    "compute.Network",
+    "compute.Instance",
+    "compute.InstanceGroupManager",
+    "compute.InstanceTemplate",
+    "container.Cluster",
+    "container.NodePool",
+    "tpu.V2Vm",
+    "tpu.V2QueuedResource",
+    "vertex.AiPersistentResource",
+    "vertex.AiEndpoint",
+    "vertex.AiDeploymentResourcePool",
+    "storage.Bucket",
+    "filestore.Instance",
+    "lustre.Instance",
+    "parallelstore.Instance",
+    "compute.Disk",
+)
+"""The resource kinds a topology shows (short types): networks, compute, accelerators, storage."""
 
 
 def short_type(type_token: str) -> str:
@@ -182,8 +203,9 @@ def policy_table(plan: Plan) -> Any:
     return Group(table)
 
 
-def _mermaid_id(urn: str) -> str:
-    return "n" + str(abs(hash(urn)) % 10**10)
+def mermaid_id(urn: str) -> str:
+    """A Mermaid node id for a resource, the same in every run."""
+    return "n" + hashlib.sha256(urn.encode()).hexdigest()[:10]
 
 
 def markdown(plan: Plan) -> str:
@@ -224,44 +246,26 @@ def _mermaid(plan: Plan) -> list[str]:
     """Components as subgraphs, with their networks, node groups and storage inside."""
     kids = _children(plan)
     out: list[str] = []
-    interesting = (
-        "compute.Network",
-        "compute.Instance",
-        "compute.InstanceGroupManager",
-        "compute.InstanceTemplate",
-        "container.Cluster",
-        "container.NodePool",
-        "tpu.V2Vm",
-        "tpu.V2QueuedResource",
-        "vertex.AiPersistentResource",
-        "vertex.AiEndpoint",
-        "vertex.AiDeploymentResourcePool",
-        "storage.Bucket",
-        "filestore.Instance",
-        "lustre.Instance",
-        "parallelstore.Instance",
-        "compute.Disk",
-    )
     for comp in kids.get(None, []):
         if comp.custom:
             continue
-        out.append(f'  subgraph {_mermaid_id(comp.urn)}["{short_type(comp.type)} {comp.name}"]')
+        out.append(f'  subgraph {mermaid_id(comp.urn)}["{short_type(comp.type)} {comp.name}"]')
         for r in _descendants(kids, comp.urn):
             kind = short_type(r.type)
-            if kind in interesting:
+            if kind in TOPOLOGY_TYPES:
                 detail = r.inputs.get("machineType") or (r.inputs.get("nodeConfig") or {}).get("machineType") or r.inputs.get("acceleratorType") or r.inputs.get("mtu") or ""
-                out.append(f'    {_mermaid_id(r.urn)}["{kind}<br/>{r.name}{"<br/>" + str(detail) if detail else ""}"]')
+                out.append(f'    {mermaid_id(r.urn)}["{kind}<br/>{r.name}{"<br/>" + str(detail) if detail else ""}"]')
         out.append("  end")
     for comp in kids.get(None, []):
         if comp.type.endswith(":ClusterNetwork"):
             for other in kids.get(None, []):
                 if other is not comp and not other.custom and not other.type.endswith(":ClusterStorage"):
-                    out.append(f"  {_mermaid_id(comp.urn)} --- {_mermaid_id(other.urn)}")
+                    out.append(f"  {mermaid_id(comp.urn)} --- {mermaid_id(other.urn)}")
         if comp.type.endswith(":ClusterStorage"):
             cluster = comp.name.removesuffix("-storage")
             target = next((o for o in kids.get(None, []) if o.name == cluster and not o.custom), None)
             if target:
-                out.append(f"  {_mermaid_id(target.urn)} -.-> {_mermaid_id(comp.urn)}")
+                out.append(f"  {mermaid_id(target.urn)} -.-> {mermaid_id(comp.urn)}")
     return out
 
 
