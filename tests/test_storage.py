@@ -127,3 +127,37 @@ def test_bad_sizes_fail_before_anything_is_registered(storage, message):
 def test_file_systems_need_a_network():
     with pytest.raises(SpecError, match="network: is required for Filestore, Lustre and Parallelstore"):
         ClusterStorage("s", {"environment": "p", "cluster": "c", "workload": "hpc", "region": "us-central1", "zone": "us-central1-a", "storage": {"filestore": {}}})
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        {"name": "vm", "path": "compute-engine", "machineType": "g2-standard-8", "workload": {"kind": "inference", "accelerators": 1}, "zone": "us-central1-a"},
+        {"name": "hpc", "path": "slurm", "machineType": "g2-standard-8", "workload": {"kind": "hpc", "accelerators": 2}, "zone": "us-central1-a", "nodes": 2},
+        {"name": "tpu", "path": "tpu", "tpu": {"type": "v5litepod-8"}, "workload": {"kind": "inference", "accelerators": 8}, "zone": "us-west4-a"},
+    ],
+    ids=lambda c: c["path"],
+)
+def test_a_cluster_without_a_bucket_grants_no_access_to_one(cluster):
+    """`storage.bucket.enabled: false` must not leave an IAM member pointing at an empty bucket name (`pulumi up` fails on it)."""
+    import json
+
+    from ai_clusters.core.spec import load_environment
+    from ai_clusters.program import build as build_program
+
+    region = cluster["zone"].rsplit("-", 1)[0]
+    env = load_environment(
+        {
+            "gcp:project": "acme-ml-test",
+            "gcp:region": region,
+            "ai-clusters:environment": "test",
+            "ai-clusters:zones": json.dumps([cluster["zone"]]),
+            "ai-clusters:clusters": json.dumps([{**cluster, "storage": {"bucket": {"enabled": False}}}]),
+        }
+    )
+    reg = mocked(lambda: build_program(env, "test"))
+    assert not [r for r in reg.of_type("gcp:storage/bucket:Bucket") if "-data" in r.name]
+    members = reg.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+    assert all(r.inputs.get("bucket") for r in members), [(r.name, r.inputs.get("bucket")) for r in members]
+    if cluster["path"] != "slurm":
+        assert not members

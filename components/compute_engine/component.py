@@ -236,8 +236,9 @@ def from_resolved(cl: ResolvedCluster, context: BuildContext) -> GpuVmCluster:
         project=cl.project,
         network=network.attachment(cl.shape.family.id, cl.zone, cl.shape.gpus),
         mounts=storage.mounts,
-        bucket=storage.bucket_name,
     )
+    if "bucket" in storage.resources:  # no bucket, no grant on one
+        wiring["bucket"] = storage.bucket_name
     return GpuVmCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
 

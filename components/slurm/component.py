@@ -548,9 +548,10 @@ def from_resolved(cl: ResolvedCluster, context: BuildContext) -> SlurmCluster:
             if family_uses_gpu_nics(ns.shape.family, ns.shape.gpus)  # type: ignore[union-attr]
         },
         mounts=storage.mounts,
-        bucket=storage.bucket_name,
         private_services_range=network.private_services_range,
     )
+    if "bucket" in storage.resources:  # no bucket, no grant on one
+        wiring["bucket"] = storage.bucket_name
     wiring["deployment_name"] = context.deployment_name
     return SlurmCluster(cl.name, wiring, resolved=cl)  # type: ignore[arg-type]
 
