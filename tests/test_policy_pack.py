@@ -85,7 +85,7 @@ def test_tier_fits_workload(pack):
     assert "A3 Ultra (a3-ultragpu-8g) is not a tier Google Cloud recommends for graphics; fits: G4, G2, N1 + NVIDIA T4" in msg
     t4 = vm("n1-standard-8", guestAccelerators=[{"type": "nvidia-tesla-t4", "count": 1}], labels=labels(ai_workload="pretraining"))
     (msg,) = by_policy(analyze(pack, INSTANCE, t4), "tier-fits-workload")
-    assert msg.startswith("N1 + NVIDIA T4 (n1-standard-8) is not a tier Google Cloud recommends for pretraining; fits: A4X, A4, A3 Ultra")
+    assert msg.startswith("N1 + NVIDIA T4 (n1-standard-8) is not a tier Google Cloud recommends for pretraining; fits: A4X Max, A4X, A4, A3 Ultra")
     assert [v for v in bad if v.policy == "tier-fits-workload"][0].level == "mandatory"
 
 

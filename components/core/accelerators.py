@@ -225,7 +225,7 @@ def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[st
             chips = match.chips if match else 0
     hosts = 1
     if gen is not None and chips:
-        hosts = next((t.hosts for t in gen.accelerator_types if t.chips == chips), 1)
+        hosts = next((t.vms for t in gen.accelerator_types if t.chips == chips), 1)
     return AcceleratorUse(
         resource_type=resource_type,
         kind="tpu",

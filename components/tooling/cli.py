@@ -221,22 +221,30 @@ def show_catalog(
             from ai_clusters.core.advisor import n1_shapes
 
             shapes = n1_shapes(cat, fam.id)
+        net = fam.network
+        host_nics = "gVNIC" if net.host_nic_type == "GVNIC" else net.host_nic_type
         for shape in shapes:
+            if zone and zone not in shape.zones:
+                continue
             od, where = cat.node_price(shape, region, ProvisioningModel.ON_DEMAND)
             spot, _ = cat.node_price(shape, region, ProvisioningModel.SPOT)
+            gpus = f"{shape.gpu_share:g} of 1" if shape.gpu_share else str(shape.gpus)
+            memory = fam.gpu.memory_gb * (shape.gpu_share or 1)
             rows.append(
                 {
                     "family": fam.id,
                     "machine_type": shape.machine_type,
-                    "gpu": f"{shape.gpus} x {fam.gpu.model} ({fam.gpu.memory_gb:g} GB)",
+                    "gpu": f"{gpus} x {fam.gpu.model} ({memory:g} GB)",
                     "vcpus": shape.vcpus,
                     "memory_gb": shape.memory_gb,
-                    "network": f"{fam.gpudirect.value}: {fam.network.gvnics} gVNIC + {fam.network.gpu_nics} {fam.network.gpu_nic_type.value if fam.network.gpu_nic_type else ''}".strip(),
+                    "network": f"{fam.gpudirect.value}: {net.gvnics} {host_nics} + {net.gpu_nics} {net.gpu_nic_type.value if net.gpu_nic_type else ''}".strip(),
                     "provisioning": ", ".join(p.value for p in shape.provisioning),
                     "on_demand_usd": od,
                     "spot_usd": spot,
                     "price_region": where,
-                    "zones": len(fam.zones),
+                    "zones": len(shape.zones),
+                    "zones_as_of": fam.zones_as_of.isoformat() if fam.zones_as_of else None,
+                    "unsupported": shape.unsupported,
                     "sources": [cat.data.sources[s].url for s in fam.sources],
                 }
             )
@@ -258,6 +266,8 @@ def show_catalog(
                 "spot_usd": spot,
                 "price_region": where,
                 "zones": len(gen.zones),
+                "zones_as_of": gen.zones_as_of.isoformat() if gen.zones_as_of else None,
+                "unsupported": None,
                 "sources": [cat.data.sources[s].url for s in gen.sources],
             }
         )
@@ -278,8 +288,14 @@ def show_catalog(
             r["provisioning"],
             "—" if r["on_demand_usd"] is None else f"${r['on_demand_usd']:,.2f}",
             "—" if r["spot_usd"] is None else f"${r['spot_usd']:,.2f}",
-            str(r["zones"]),
+            str(r["zones"]) + (f" (as of {r['zones_as_of']})" if r["zones_as_of"] else ""),
         )
+    unbuilt: dict[str, list[str]] = {}
+    for r in rows:
+        if r["unsupported"]:
+            unbuilt.setdefault(r["unsupported"], []).append(r["machine_type"])
+    if unbuilt:
+        table.caption = "not built by any path yet: " + "; ".join(f"{', '.join(names)}: {why}" for why, names in unbuilt.items())
     out.print(table)
     if not rows:
         err.print("nothing matches")

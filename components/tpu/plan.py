@@ -21,7 +21,7 @@ FLEX_START_UNSUPPORTED = (
 
 def vm_count(sl: TpuSlice, slices: int) -> int:
     """TPU VMs (hosts) of all slices."""
-    return sl.hosts * slices
+    return sl.vms * slices
 
 
 def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, cat: Catalog) -> bool:
