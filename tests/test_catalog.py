@@ -251,12 +251,10 @@ def test_p100_x4_is_smaller_in_three_zones():
     assert not p100.allows(4, 96, 625, "us-central1-c")
 
 
-def test_a_machine_type_zone_outside_its_family_fails_validation(raw):
-    bad = copy.deepcopy(raw)
-    g4 = next(f for f in bad["gpu_families"] if f["id"] == "g4")
-    g4["machine_types"][0]["zones"] = ["antarctica-south1-a"]
-    with pytest.raises(ValidationError, match="not zones of g4"):
-        CatalogData.model_validate(bad)
+def test_a_machine_type_with_its_own_zones_counts_in_the_familys_zones():
+    g4 = catalog().family("g4")
+    assert "us-central1-b" in g4.zones and set(g4.zones) <= set(g4.all_zones)
+    assert set(g4.all_zones) == set(g4.zones).union(*(mt.zones or [] for mt in g4.machine_types))
 
 
 def test_a4x_max_is_modelled_as_google_documents_it_and_refused_by_the_paths():

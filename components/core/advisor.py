@@ -160,7 +160,7 @@ def _gpu_candidate(
     need_gb: Optional[float],
 ) -> tuple[Optional[Candidate], Optional[str]]:
     fam = cat.families[family_id]
-    offered = _offered(zones, fam.zones, region)
+    offered = _offered(zones, fam.all_zones, region)
     if not offered:
         return None, f"not offered in {', '.join(zones) if zones else region}"
     shapes = _gpu_shapes(cat, family_id)

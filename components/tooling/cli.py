@@ -191,8 +191,13 @@ def _ranked_by(c: "Candidate") -> str:
     return "list price" if c.hourly_usd is not None else "no list price"
 
 
-@app.command("catalog")
+catalog_app = typer.Typer(help="Show the accelerator catalog, or refresh it from Google's APIs.", no_args_is_help=False)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.callback(invoke_without_command=True)
 def show_catalog(
+    ctx: typer.Context,
     family: Optional[str] = typer.Option(None, "--family", help="Only this family id (a3-mega, g2, v5e …)."),
     zone: Optional[str] = typer.Option(None, "--zone", help="Only what is offered in this zone."),
     workload: Optional[WorkloadKind] = typer.Option(None, "--workload", help="Only tiers Google recommends for this workload."),
@@ -200,6 +205,8 @@ def show_catalog(
     as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
 ) -> None:
     """Show the accelerator catalog: machine types, GPUs, NICs, zones, prices and sources."""
+    if ctx.invoked_subcommand is not None:
+        return
     cat = catalog()
     if zone:
         region = region_of(zone)
@@ -214,7 +221,7 @@ def show_catalog(
         raise fail_input(str(CatalogError(f"'{family}' is not a family in the catalog; allowed: {', '.join([*cat.families, *cat.tpu_generations])}")))
     rows = []
     for fam in cat.families.values():
-        if (family and fam.id != family) or (zone and zone not in fam.zones) or (allowed is not None and fam.id not in allowed):
+        if (family and fam.id != family) or (zone and zone not in fam.all_zones) or (allowed is not None and fam.id not in allowed):
             continue
         shapes = [cat.shape(mt.name) for mt in fam.machine_types] or []
         if fam.attached_accelerators:
@@ -299,6 +306,68 @@ def show_catalog(
     out.print(table)
     if not rows:
         err.print("nothing matches")
+
+
+class RefreshFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@catalog_app.command("refresh")
+def refresh_catalog(
+    project: str = typer.Option(..., "--project", "-p", help="The project whose API view is read (it needs the Compute, TPU and Cloud Billing APIs)."),
+    format: RefreshFormat = typer.Option(RefreshFormat.text, "--format", "-f", help="text, markdown or json."),
+    write: bool = typer.Option(False, "--write", help="Update the catalog file's zones and shapes in place, with a dated source."),
+    catalog_file: Optional[Path] = typer.Option(None, "--catalog", help="The catalog file to compare and write (default: the installed one)."),
+    prices: bool = typer.Option(True, "--prices/--no-prices", help="Also compare list prices with the Cloud Billing Catalog's SKUs."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds each request may take, retries of 429/5xx included."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of standard output."),
+) -> None:
+    """Ask Google's APIs what the catalog describes (machine types, zones, shapes, TPU types and runtimes, prices) and report every difference.
+
+    Exit codes: 0 no difference, 1 differences found, 2 bad input, 3 something could not be asked
+    (credentials, permission, API not enabled: one line each). AI_CLUSTERS_COMPUTE_ENDPOINT,
+    AI_CLUSTERS_TPU_ENDPOINT and AI_CLUSTERS_BILLING_ENDPOINT override the APIs' base URLs;
+    AI_CLUSTERS_ANONYMOUS_CREDENTIALS=1 sends no credentials (only with all three overridden).
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
+    from ai_clusters.core.catalog import parse_catalog
+    from ai_clusters.tooling.catalog_refresh import CATALOG_FILE, REFRESH_APIS, WriteError, refresh
+    from ai_clusters.tooling.catalog_refresh import render as refresh_render
+    from ai_clusters.tooling.preflight import Connection, SettingsError
+
+    try:
+        connection = Connection.from_env(attempt_timeout=min(20.0, timeout), deadline=timeout, apis=REFRESH_APIS)
+    except SettingsError as exc:
+        raise fail_input(str(exc)) from None
+    path = catalog_file or CATALOG_FILE
+    try:
+        cat = parse_catalog(path.read_text(encoding="utf-8")) if catalog_file else catalog()
+    except (OSError, ValueError) as exc:
+        raise fail_input(f"--catalog {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        with err.status(f"asking Google about the catalog in project {project} …"):
+            report = refresh(project, connection, cat=cat, prices=prices, write=path if write else None)
+    except WriteError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    for line in report.could_not_ask:
+        err.print(f"[yellow]could not ask:[/] {line}", highlight=False, soft_wrap=True)
+    if write and report.could_not_ask:
+        err.print("[yellow]note:[/] nothing written: a partial answer could drop zones that are still there", highlight=False, soft_wrap=True)
+    if format == RefreshFormat.text:
+        console = Console(file=output.open("w"), width=200) if output else out
+        refresh_render.text(report, console)
+    else:
+        body = refresh_render.as_json(report) if format == RefreshFormat.json else refresh_render.markdown(report)
+        if output:
+            output.write_text(body + "\n")
+        else:
+            sys.stdout.write(body + "\n")
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("blueprint")

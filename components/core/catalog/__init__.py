@@ -37,6 +37,7 @@ __all__ = [
     "TpuSlice",
     "VertexMachine",
     "catalog",
+    "parse_catalog",
     "region_of",
 ]
 
@@ -434,9 +435,13 @@ class Catalog:
         return None, None
 
 
+def parse_catalog(text: str) -> Catalog:
+    """A catalog from the text of a data file, validated."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return Catalog(CatalogData.model_validate(yaml.load(text, Loader=loader)))
+
+
 @functools.lru_cache(maxsize=1)
 def catalog() -> Catalog:
     """The catalog, loaded and validated once per process."""
-    text = resources.files(__package__).joinpath("data/catalog.yaml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Catalog(CatalogData.model_validate(yaml.load(text, Loader=loader)))
+    return parse_catalog(resources.files(__package__).joinpath("data/catalog.yaml").read_text(encoding="utf-8"))

@@ -89,7 +89,7 @@ class MachineType(_Model):
     local_ssd_gb: float = Field(default=0, ge=0)
     network_bandwidth_gbps: Optional[float] = Field(default=None, gt=0)
     provisioning: Optional[list[ProvisioningModel]] = None
-    zones: Optional[list[str]] = Field(default=None, min_length=1, description="Only where this type is offered when that differs from its family's zones.")
+    zones: Optional[list[str]] = Field(default=None, min_length=1, description="Where this type is offered, when that differs from its family's `zones`.")
     unsupported: Optional[str] = Field(default=None, description="Why no path builds this machine type yet (the catalog lists it for the advisor, costs and the refresh).")
     prices: dict[str, Price] = Field(default_factory=dict)
 
@@ -129,7 +129,7 @@ class GpuFamily(Sourced):
     image: Image
     bare_metal: bool = False
     unsupported: Optional[str] = Field(default=None, description="Why no path builds this family yet.")
-    zones: list[str] = Field(min_length=1)
+    zones: list[str] = Field(min_length=1, description="Where the family's machine types are offered (a type with its own `zones` list: there instead).")
     zones_as_of: Optional[datetime.date] = Field(default=None, description="The date of the newest source the zone list was taken from (not when it was read).")
     listed_regions: list[str] = Field(
         default_factory=list,
@@ -140,12 +140,13 @@ class GpuFamily(Sourced):
     machine_types: list[MachineType] = Field(default_factory=list)
     notes: Optional[str] = None
 
+    @property
+    def all_zones(self) -> list[str]:
+        """Every zone any machine type of the family is offered in (`zones`, and the types' own lists)."""
+        return sorted(set(self.zones).union(*(mt.zones or [] for mt in self.machine_types)))
+
     @model_validator(mode="after")
     def _gpudirect_matches_nics(self) -> "GpuFamily":
-        for mt in self.machine_types:
-            outside = sorted(set(mt.zones or []) - set(self.zones))
-            if outside:
-                raise ValueError(f"{mt.name}: zones {outside} are not zones of {self.id}")
         wants_nics = self.gpudirect != GpuDirect.NONE
         if wants_nics != (self.network.gpu_nics > 0):
             raise ValueError(f"{self.id}: gpudirect {self.gpudirect.value} and gpu_nics {self.network.gpu_nics} disagree")
