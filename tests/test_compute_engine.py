@@ -248,3 +248,20 @@ def test_unbuilt_machine_types_are_refused_with_the_reason(machine, zone, reason
 
     assert mocked(program).all == [], "nothing is half-created"
     assert f"machineType: {machine}" in errors[0] and "no path builds it yet" in errors[0] and reason in errors[0]
+
+
+def test_a_region_google_lists_without_a_known_zone_points_at_the_refresh():
+    """A4X is listed in us-east1 (gcloud, 2026-08) but no zone there is known: the error says so and how to learn it."""
+    errors = []
+
+    def program():
+        try:
+            GpuVmCluster("east", {"environment": "t", "region": "us-east1", "zone": "us-east1-b", "workload": {"kind": "pretraining", "accelerators": 4},
+                                  "machine_type": "a4x-highgpu-4g", "provisioning": {"model": "reservation", "reservation": "r"},
+                                  "network": {"host_network": "h", "host_subnetwork": "s"}})
+        except SpecError as exc:
+            errors.append(str(exc))
+
+    assert mocked(program).all == []
+    assert "zone: a4x-highgpu-4g (A4X) is not offered in us-east1-b; offered in: no zone of us-east1 (Google lists it in us-east1" in errors[0]
+    assert "ai-clusters catalog refresh" in errors[0]
