@@ -225,3 +225,21 @@ def test_write_updates_zones_and_shapes_keeps_everything_else_and_a_second_run_i
     second = cli(fake, "--catalog", str(catalog), "--format", "json")
     assert second.exit_code == 0, second.stdout
     assert json.loads(second.stdout)["differences"] == []
+
+
+def test_without_credentials_it_says_so_in_one_line_and_asks_nothing(fake, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_", "AI_CLUSTERS_", "GCE_"))}
+    env.update(fake.env(anonymous=False))
+    env.update(HOME=str(tmp_path / "home"), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true",
+               GCE_METADATA_HOST="127.0.0.1:9", GCE_METADATA_IP="127.0.0.1:9")
+    cli_path = Path(sys.executable).with_name("ai-clusters")
+    done = subprocess.run([str(cli_path), "catalog", "refresh", "--project", PROJECT, "-f", "json"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("could not ask:")]
+    assert len(lines) == 1 and "no credentials: Application Default Credentials are not set up" in lines[0]
+    assert json.loads(done.stdout)["differences"] == [] and fake.requests == []

@@ -9,7 +9,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -40,6 +40,23 @@ class PlanFormat(str, Enum):
     markdown = "markdown"
     json = "json"
     sarif = "sarif"
+
+
+def emit(as_text: bool, output: Optional[Path], text: Callable[[Console], None], body: Callable[[], str], width: int = 200) -> None:
+    """A report as rich text on the terminal (or in `output`), or its body (markdown, JSON, SARIF) on standard output (or in `output`)."""
+    if as_text:
+        text(Console(file=output.open("w"), width=width) if output else out)
+        return
+    rendered = body()
+    if output:
+        output.write_text(rendered + "\n")
+    else:
+        sys.stdout.write(rendered + "\n")
+
+
+def emit_report(fmt: str, output: Optional[Path], renderer: Any, report: Any) -> None:
+    """A report through a render module with `text(report, console)`, `markdown(report)` and `as_json(report)`."""
+    emit(fmt == "text", output, lambda console: renderer.text(report, console), lambda: renderer.as_json(report) if fmt == "json" else renderer.markdown(report))
 
 
 def fail_input(message: str) -> "typer.Exit":
@@ -87,22 +104,16 @@ def plan(
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(3) from None
 
-    if format == PlanFormat.text:
-        console = Console(file=output.open("w"), width=160) if output else out
-        render.text(result, console)
-    else:
+    def body() -> str:
         if format == PlanFormat.json:
-            body = json.dumps(result.to_json(), indent=2, sort_keys=False)
-        elif format == PlanFormat.markdown:
-            body = render.markdown(result)
-        else:
-            from ai_clusters.tooling.plan.sarif import sarif
+            return json.dumps(result.to_json(), indent=2, sort_keys=False)
+        if format == PlanFormat.markdown:
+            return render.markdown(result)
+        from ai_clusters.tooling.plan.sarif import sarif
 
-            body = json.dumps(sarif(result), indent=2)
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+        return json.dumps(sarif(result), indent=2)
+
+    emit(format == PlanFormat.text, output, lambda console: render.text(result, console), body, width=160)
     raise typer.Exit(result.exit_code)
 
 
@@ -358,15 +369,7 @@ def refresh_catalog(
         err.print(f"[yellow]could not ask:[/] {line}", highlight=False, soft_wrap=True)
     if write and report.could_not_ask:
         err.print("[yellow]note:[/] nothing written: a partial answer could drop zones that are still there", highlight=False, soft_wrap=True)
-    if format == RefreshFormat.text:
-        console = Console(file=output.open("w"), width=200) if output else out
-        refresh_render.text(report, console)
-    else:
-        body = refresh_render.as_json(report) if format == RefreshFormat.json else refresh_render.markdown(report)
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+    emit_report(format.value, output, refresh_render, report)
     raise typer.Exit(report.exit_code)
 
 
@@ -487,15 +490,7 @@ def preflight(
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
         err.print(f"[yellow]could not check:[/] {line}", highlight=False)
-    if format == PreflightFormat.text:
-        console = Console(file=output.open("w"), width=200) if output else out
-        pf_render.text(report, console)
-    else:
-        body = pf_render.as_json(report) if format == PreflightFormat.json else pf_render.markdown(report)
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+    emit_report(format.value, output, pf_render, report)
     raise typer.Exit(report.exit_code)
 
 
