@@ -24,6 +24,13 @@ v2alpha1 create a flex-start request needs), in the API's JSON shape:
 
 A queued resource walks through the states a test scripts for it (one step per GET, then stays), makes
 its nodes when it turns ACTIVE, and can be changed or removed behind the client's back.
+and for `ai-clusters catalog refresh`, paged by `nextPageToken` (`page_size` entries a page):
+
+  GET /compute/v1/projects/P/aggregated/machineTypes         compute#machineTypeAggregatedList, items keyed
+  GET /compute/v1/projects/P/aggregated/acceleratorTypes     by zones/<zone> (empty zones carry a warning;
+                                                             `filter=name eq "<regex>"` is applied)
+  GET /v2/projects/P/locations                               Cloud TPU ListLocationsResponse
+  GET /v1/services/S/skus                                    Cloud Billing ListSkusResponse
 
 Unknown names answer 404 in Google's error format. Faults (status codes, for a number of requests or
 forever) can be put on any path, every request is counted, and each answer can be delayed.
@@ -112,6 +119,11 @@ class FakeGoogleCloud:
     quota_infos: dict[tuple[str, str], dict] = field(default_factory=dict)
     tpu_types: dict[str, list[dict]] = field(default_factory=dict)
     tpu_runtimes: dict[str, list[str]] = field(default_factory=dict)
+    tpu_zones: list[str] = field(default_factory=list)
+    skus: dict[str, list[dict]] = field(default_factory=dict)
+    zones: set[str] = field(default_factory=set)  # zones the aggregated lists answer for, beyond those offering something
+    unreachable: set[str] = field(default_factory=set)
+    page_size: int = 50
     faults: list[Fault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     calls: list[tuple[str, str, str, Any]] = field(default_factory=list)
@@ -120,20 +132,21 @@ class FakeGoogleCloud:
     queued_scripts: dict[tuple[str, str], tuple[list[dict], int]] = field(default_factory=dict)
     tpu_nodes: dict[tuple[str, str], dict] = field(default_factory=dict)
     operations: dict[tuple[str, str], dict] = field(default_factory=dict)
+    queries: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: Optional[ThreadingHTTPServer] = None
 
     # --- what the fake offers -------------------------------------------------------------
-    def offer_machine(self, zone: str, name: str, cpus: int = 8, gpus: Optional[tuple[str, int]] = None) -> None:
+    def offer_machine(self, zone: str, name: str, cpus: int = 8, gpus: Optional[tuple[str, int]] = None, memory_gb: Optional[float] = None) -> None:
         body = {
             "kind": "compute#machineType",
             "id": str(abs(hash((zone, name))) % 10**12),
             "name": name,
             "description": f"{cpus} vCPUs",
             "guestCpus": cpus,
-            "memoryMb": cpus * 4096,
+            "memoryMb": int(round((memory_gb if memory_gb is not None else cpus * 4) * 1024)),
             "zone": zone,
             "selfLink": f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{zone}/machineTypes/{name}",
         }
@@ -221,6 +234,32 @@ class FakeGoogleCloud:
         """Delete a queued resource behind the client's back."""
         self.queued.pop((zone, queued_id), None)
         self._drop_nodes(zone, queued_id)
+    def add_sku(self, service: str, description: str, group: str, regions: list[str], usd: float, unit: str = "h", usage: str = "OnDemand") -> None:
+        """A Cloud Billing Catalog SKU with one price (USD per `unit`)."""
+        skus = self.skus.setdefault(service, [])
+        sku_id = f"{len(skus):04X}-FAKE-{abs(hash(description)) % 10000:04d}"
+        units, nanos = int(usd), int(round((usd - int(usd)) * 1e9))
+        skus.append(
+            {
+                "name": f"services/{service}/skus/{sku_id}",
+                "skuId": sku_id,
+                "description": description,
+                "category": {"serviceDisplayName": "Compute Engine", "resourceFamily": "Compute", "resourceGroup": group, "usageType": usage},
+                "serviceRegions": regions,
+                "pricingInfo": [
+                    {
+                        "summary": "",
+                        "pricingExpression": {
+                            "usageUnit": unit,
+                            "displayQuantity": 1,
+                            "tieredRates": [{"startUsageAmount": 0, "unitPrice": {"currencyCode": "USD", "units": str(units), "nanos": nanos}}],
+                        },
+                        "currencyConversionRate": 1,
+                    }
+                ],
+                "serviceProviderName": "Google",
+            }
+        )
 
     def fail(self, path_regex: str, status: int, body: Optional[dict] = None, times: Optional[int] = None) -> None:
         """Answer `status` on matching paths, `times` times (None: forever), before the normal answer."""
@@ -243,6 +282,7 @@ class FakeGoogleCloud:
             "AI_CLUSTERS_COMPUTE_ENDPOINT": self.url,
             "AI_CLUSTERS_TPU_ENDPOINT": self.url,
             "AI_CLUSTERS_QUOTAS_ENDPOINT": self.url,
+            "AI_CLUSTERS_BILLING_ENDPOINT": self.url,
         }
         if anonymous:
             env["AI_CLUSTERS_ANONYMOUS_CREDENTIALS"] = "1"
@@ -259,12 +299,14 @@ class FakeGoogleCloud:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
+                query = parse_qs(url.query)
                 with fake._lock:
                     fake.requests.append(url.path)
                     fake.calls.append((method, url.path, url.query, body))
+                    fake.queries.append({"path": url.path, **{k: v[-1] for k, v in query.items()}})
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, answer = fake.answer(url.path, method, parse_qs(url.query), body)
+                status, answer = fake.answer(url.path, method, query, body)
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
@@ -299,13 +341,16 @@ class FakeGoogleCloud:
 
     # --- routing --------------------------------------------------------------------------
     def answer(self, path: str, method: str = "GET", query: Optional[dict] = None, body: Any = None) -> tuple[int, dict]:
+        """The status and JSON body for one request; `query` as `parse_qs` gives it (a list per name)."""
+        raw_query = query or {}
+        query = {k: v[-1] if isinstance(v, list) else v for k, v in raw_query.items()}
         with self._lock:
             for fault in self.faults:
                 if fault.pattern.search(path) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
                     return fault.status, fault.body
             if "/queuedResources" in path or "/operations/" in path or "/nodes/" in path:
-                return self._cloud_tpu(path, method, query or {}, body)
+                return self._cloud_tpu(path, method, raw_query, body)
         if method != "GET":
             return 404, google_error(404, f"no {method} here: {path}", "notFound")
         p = re.escape(self.project)
@@ -318,6 +363,10 @@ class FakeGoogleCloud:
             (rf"^/v2/projects/{p}/locations/([^/]+)/acceleratorTypes$", self._tpu_types),
             (rf"^/v2/projects/{p}/locations/([^/]+)/runtimeVersions$", self._tpu_runtimes),
             (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", lambda s, q: self.quota_infos.get((s, q))),
+            (rf"^/compute/v1/projects/{p}/aggregated/machineTypes$", lambda: self._aggregated("machineTypes", self.machine_types, query)),
+            (rf"^/compute/v1/projects/{p}/aggregated/acceleratorTypes$", lambda: self._aggregated("acceleratorTypes", self.accelerator_types, query)),
+            (rf"^/v2/projects/{p}/locations$", lambda: self._tpu_locations(query)),
+            (r"^/v1/services/([^/]+)/skus$", lambda s: self._skus(s, query)),
         ]
         for pattern, handler in routes:
             m = re.match(pattern, path)
@@ -432,6 +481,39 @@ class FakeGoogleCloud:
         qr_name = f"projects/{self.project}/locations/{zone}/queuedResources/{qid}"
         for key in [k for k, n in self.tpu_nodes.items() if n.get("queuedResource") == qr_name]:
             del self.tpu_nodes[key]
+    def _page(self, entries: list, query: dict, key: str) -> dict:
+        """One page of `entries` after `pageToken`, with the next token while more remain."""
+        size = min(int(query.get("maxResults") or query.get("pageSize") or self.page_size), self.page_size)
+        start = int(query.get("pageToken") or 0)
+        body: dict[str, Any] = {key: entries[start : start + size]}
+        if start + size < len(entries):
+            body["nextPageToken"] = str(start + size)
+        return body
+
+    def _aggregated(self, kind: str, offered: dict[tuple[str, str], dict], query: dict) -> dict:
+        """An aggregatedList: items keyed by zones/<zone>, paged over the (zone, entry) pairs."""
+        wanted = re.fullmatch(r'name eq "(.*)"', query.get("filter", ""))
+        entries = [(z, body) for (z, n), body in sorted(offered.items(), key=lambda kv: kv[0]) if not wanted or re.fullmatch(wanted.group(1), n)]
+        page = self._page(entries, query, "entries")
+        items: dict[str, Any] = {}
+        for zone, body in page.pop("entries"):
+            items.setdefault(f"zones/{zone}", {kind: []})[kind].append(body)
+        if "pageToken" not in query:  # the first page names every zone, as Google's does
+            for zone in sorted(self.zones | {z for z, _ in offered} | self.unreachable):
+                if zone in self.unreachable:
+                    items[f"zones/{zone}"] = {"warning": {"code": "UNREACHABLE", "message": f"zone {zone} is unreachable"}}
+                else:
+                    items.setdefault(f"zones/{zone}", {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": "There are no results for scope"}})
+        return {"kind": f"compute#{kind[:-1]}AggregatedList", "id": f"projects/{self.project}/aggregated/{kind}", "items": items, **page}
+
+    def _tpu_locations(self, query: dict) -> dict:
+        locations = [{"name": f"projects/{self.project}/locations/{z}", "locationId": z} for z in self.tpu_zones]
+        return self._page(locations, query, "locations")
+
+    def _skus(self, service: str, query: dict) -> Optional[dict]:
+        if service not in self.skus:
+            return None
+        return self._page(self.skus[service], query, "skus")
 
     def _region(self, region: str) -> dict:
         quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.region_quotas.get(region, {}).items())]
@@ -444,14 +526,15 @@ class FakeGoogleCloud:
         return {"kind": "compute#project", "name": self.project, "quotas": quotas}
 
     def _tpu_types(self, zone: str) -> Optional[dict]:
-        if zone not in self.tpu_types:
+        if zone not in self.tpu_types and zone not in self.tpu_zones:
             return None
-        return {"acceleratorTypes": self.tpu_types[zone]}
+        return {"acceleratorTypes": self.tpu_types.get(zone, [])}
 
     def _tpu_runtimes(self, zone: str) -> Optional[dict]:
-        if zone not in self.tpu_runtimes:
+        if zone not in self.tpu_runtimes and zone not in self.tpu_zones:
             return None
-        return {"runtimeVersions": [{"name": f"projects/{self.project}/locations/{zone}/runtimeVersions/{v}", "version": v} for v in self.tpu_runtimes[zone]]}
+        versions = self.tpu_runtimes.get(zone, [])
+        return {"runtimeVersions": [{"name": f"projects/{self.project}/locations/{zone}/runtimeVersions/{v}", "version": v} for v in versions]}
 
 
 def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
@@ -490,3 +573,47 @@ def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 
             quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
             if quota_id:
                 fake.set_quota_info(facts.tpu_service, quota_id, "tpu.googleapis.com/tpus", ["zone"], [({"zone": t.zone}, spare, [t.zone])])
+
+
+def mirror_catalog(fake: FakeGoogleCloud, cat: Any, *, prices: bool = True) -> None:
+    """Make the fake list exactly what the catalog says: machine types with their shapes in their zones,
+    N1 GPUs, TPU types and runtimes per zone, and Billing SKUs at the catalog's disk, Cloud Storage and
+    N1 GPU prices (machine-type prices are sums of several SKUs: a test adds those it needs)."""
+    from ai_clusters.tooling.catalog_refresh.prices import COMPUTE_SERVICE, STORAGE_SERVICE
+
+    for fam in cat.data.gpu_families:
+        for mt in fam.machine_types:
+            for zone in mt.zones or fam.zones:
+                fake.offer_machine(zone, mt.name, cpus=mt.vcpus, memory_gb=mt.memory_gb, gpus=(fam.gpu.compute_engine, mt.gpus) if mt.gpus else None)
+    for m in cat.data.n1_machine_types:
+        fake.offer_machine("us-central1-a", m.name, cpus=m.vcpus, memory_gb=m.memory_gb)
+    for gen in cat.data.tpu_generations:
+        for host in gen.gke.machine_types if gen.gke else []:
+            for zone in gen.zones:
+                fake.offer_machine(zone, host.name, cpus=host.vcpus or 8, memory_gb=host.memory_gb)
+        if cat.cloud_tpu(gen.id) is None:
+            continue
+        for zone in gen.zones:
+            if zone not in fake.tpu_zones:
+                fake.tpu_zones.append(zone)
+            for t in gen.accelerator_types:
+                fake.offer_tpu(zone, t.name, t.topology)
+            for version in cat.tpu_runtimes(gen.id):
+                fake.offer_runtime(zone, version)
+    for gpu in cat.data.n1_attachable_gpus:
+        for zone in gpu.zones:
+            fake.offer_accelerator(zone, gpu.gpu.compute_engine, max_cards=max(gpu.counts))
+        if prices and gpu.billing_gpu:
+            for region, p in gpu.prices.items():
+                if p.on_demand is not None:
+                    fake.add_sku(COMPUTE_SERVICE, f"{gpu.billing_gpu} running in {region}", "GPU", [region], p.on_demand)
+                if p.spot is not None:
+                    fake.add_sku(COMPUTE_SERVICE, f"{gpu.billing_gpu} attached to Spot Preemptible VMs running in {region}", "GPU", [region], p.spot, usage="Preemptible")
+    if not prices:
+        return
+    for disk in cat.data.storage.disks:
+        for region, usd in disk.prices.items():
+            fake.add_sku(COMPUTE_SERVICE, f"{disk.billing} in {region}", "SSD", [region], usd, unit="GiBy.mo")
+    gcs = cat.data.storage.cloud_storage
+    for region, usd in gcs.prices.items():
+        fake.add_sku(STORAGE_SERVICE, f"{gcs.billing} {region}", "RegionalStorage", [region], usd, unit="GiBy.mo")

@@ -80,3 +80,11 @@ def test_measured_cost_per_epoch_reorders_the_ranking():
     r = recommend(w("inference", 1, model_params_b=7), include_tpus=False, seconds_per_epoch=measured)
     assert r.feasible[0].machine_type == pricier.machine_type
     assert r.feasible[0].cost_per_epoch_usd < r.feasible[1].cost_per_epoch_usd
+
+
+def test_machine_types_no_path_builds_are_ruled_out_with_the_reason():
+    r = recommend(w("pretraining", 8), region="us-central1", provisioning=ProvisioningModel.RESERVATION, include_tpus=False)
+    assert "a4x-max" not in tiers(r)
+    assert "no path builds it yet" in rejected(r)["a4x-max"] and "vpc-roce-metal" in rejected(r)["a4x-max"]
+    serve = recommend(w("inference", 1, model_params_b=1), region="us-central1", include_tpus=False)
+    assert all(c.machine_type not in ("g4-standard-6", "g4-standard-12", "g4-standard-24") for c in serve.feasible)

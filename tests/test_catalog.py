@@ -60,23 +60,24 @@ def test_a_tpu_type_whose_topology_does_not_match_its_chips_fails(raw):
 @pytest.mark.parametrize(
     "family, machines",
     [
-        ("a4x", {"a4x-highgpu-4g"}),
+        ("a4x-max", {"a4x-maxgpu-4g-metal"}),
+        ("a4x", {"a4x-highgpu-4g", "a4x-highgpu-4g-nolssd"}),
         ("a4", {"a4-highgpu-8g"}),
-        ("a3-ultra", {"a3-ultragpu-8g"}),
+        ("a3-ultra", {"a3-ultragpu-8g", "a3-ultragpu-8g-nolssd"}),
         ("a3-mega", {"a3-megagpu-8g"}),
         ("a3-high", {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g", "a3-highgpu-8g"}),
-        ("a3-edge", {"a3-edgegpu-8g"}),
+        ("a3-edge", {"a3-edgegpu-8g", "a3-edgegpu-8g-nolssd"}),
         ("a2-high", {"a2-highgpu-1g", "a2-highgpu-2g", "a2-highgpu-4g", "a2-highgpu-8g", "a2-megagpu-16g"}),
         ("a2-ultra", {"a2-ultragpu-1g", "a2-ultragpu-2g", "a2-ultragpu-4g", "a2-ultragpu-8g"}),
         ("g2", {f"g2-standard-{n}" for n in (4, 8, 12, 16, 24, 32, 48, 96)}),
-        ("g4", {f"g4-standard-{n}" for n in (48, 96, 192, 384)}),
+        ("g4", {f"g4-standard-{n}" for n in (6, 12, 24, 48, 96, 192, 384)}),
     ],
 )
 def test_every_family_has_its_machine_types_and_us_eu_zones(family, machines):
     fam = catalog().family(family)
     assert {m.name for m in fam.machine_types} == machines
     assert any(z.startswith("us-") for z in fam.zones), f"{family} has no US zone"
-    if family != "a4x":  # A4X: us-central1 only in the source read
+    if family not in ("a4x", "a4x-max"):  # no European zone named by a source read (A4X: europe-west4 region listed)
         assert any(z.startswith("europe-") for z in fam.zones), f"{family} has no EU zone"
 
 
@@ -143,7 +144,7 @@ def test_tpu_generations(gen, prefix, counts):
 def test_tpu_slices_by_type_and_topology():
     cat = catalog()
     s = cat.tpu_slice("v5litepod-16")
-    assert (s.chips, s.hosts, s.type.topology) == (16, 4, "4x4")
+    assert (s.chips, s.vms, s.type.topology) == (16, 4, "4x4")
     assert cat.tpu_slice_for("v5p", "2x2x2").type.name == "v5p-16"
     with pytest.raises(CatalogError, match="topology '3x3' does not exist for TPU v5e"):
         cat.tpu_slice_for("v5e", "3x3")
@@ -163,11 +164,12 @@ def _catalog_cli(*args: str):
 
 
 def test_catalog_command_prints_a_family_with_its_facts_prices_and_sources():
-    _, rows = _catalog_cli("--family", "a3-mega", "--json")
+    _, rows = _catalog_cli("--family", "a3-mega", "--region", "us-east4", "--json")
     [row] = rows
     assert row["machine_type"] == "a3-megagpu-8g" and row["vcpus"] == 208
     assert row["network"].startswith("tcpxo: 1 gVNIC + 8 GVNIC")
-    assert row["price_region"] == "us-central1" and row["on_demand_usd"] > row["spot_usd"] > 0
+    assert row["price_region"] == "us-east4" and row["on_demand_usd"] > row["spot_usd"] > 0
+    assert row["zones_as_of"] == "2026-02-12"
     assert row["sources"] and all(s.startswith("https://") for s in row["sources"])
     text, _ = _catalog_cli("--family", "a3-mega")
     assert text.exit_code == 0 and "a3-megagpu-8g" in text.output and f"read {catalog().data.read_on}" in text.output
@@ -185,3 +187,112 @@ def test_catalog_command_refuses_an_unknown_family_naming_the_allowed_ones():
     result, _ = _catalog_cli("--family", "h100")
     assert result.exit_code == 2
     assert "'h100' is not a family in the catalog" in result.output and "a3-mega" in result.output
+
+
+# ---- corrections of the catalog audit (issue 19), each with the source the catalog cites ----------
+
+def test_flex_start_is_offered_only_where_google_offers_it():
+    """Flex-start supports accelerator-optimized types except A4X and G4 (and H4D): not G4, not N1 GPUs."""
+    cat = catalog()
+    cites = "flex-start-supported-types"
+    for fid in ("g4", "a4x", "a4x-max", "n1-t4", "n1-v100", "n1-p100", "n1-p4"):
+        fam = cat.family(fid)
+        assert ProvisioningModel.FLEX_START not in fam.provisioning, fid
+        assert cites in fam.sources, f"{fid} cites the flex-start page"
+    for shape in (cat.shape(mt.name) for mt in cat.family("g4").machine_types):
+        assert ProvisioningModel.FLEX_START not in shape.provisioning
+    assert ProvisioningModel.FLEX_START in cat.family("a3-mega").provisioning
+
+
+def test_a3_mega_has_no_invented_us_central1_price():
+    cat = catalog()
+    shape = cat.shape("a3-megagpu-8g")
+    assert cat.node_price(shape, "us-central1", ProvisioningModel.ON_DEMAND) == (None, None)
+    price, where = cat.node_price(shape, "us-east4", ProvisioningModel.ON_DEMAND)
+    assert where == "us-east4" and price == pytest.approx(92.93759)
+
+
+def test_no_spot_quota_id_for_the_reservation_only_gb200():
+    gb200 = next(g for g in catalog().data.quotas.gpus if g.gpu == "nvidia-gb200")
+    assert gb200.preemptible_quota_id is None and gb200.preemptible_metric is None
+    assert "PREEMPTIBLE-NVIDIA-GB200" not in DATA.read_text()
+
+
+def test_a4x_zones_say_how_old_they_are_and_which_regions_google_lists():
+    a4x = catalog().family("a4x")
+    assert a4x.zones_as_of == datetime.date(2026, 2, 12)
+    assert set(a4x.listed_regions) == {"europe-west4", "us-central1", "us-east1", "us-east4"}
+    assert "gcloud-machinetype-regions-2026-08-17" in a4x.sources
+
+
+def test_v4_reaches_its_4096_chip_pod_and_tpu_slices_count_vms():
+    cat = catalog()
+    pod = cat.tpu_slice("v4-8192")
+    assert (pod.chips, pod.type.topology, pod.vms) == (4096, "16x16x16", 1024)
+    assert max(t.chips for t in cat.tpu_generation("v4").accelerator_types) == 4096
+    # v5e: a multi-host slice runs on 4-chip VMs (Google's table counts 8-chip hosts: 16 chips = 2 hosts)
+    assert [cat.tpu_slice(n).vms for n in ("v5litepod-8", "v5litepod-16", "v5litepod-256")] == [1, 4, 64]
+    assert cat.tpu_slice("v5litepod-16").chips_per_vm == 4
+
+
+def test_tpu_host_shapes_where_a_listing_gives_them():
+    gke = {m.name: m for g in catalog().data.tpu_generations if g.gke for m in g.gke.machine_types}
+    assert (gke["tpu7x-standard-4t"].vcpus, gke["tpu7x-standard-4t"].memory_gb) == (224, 960)
+    assert (gke["ct6e-standard-8t"].vcpus, gke["ct6e-standard-8t"].memory_gb) == (360, 1440)
+    assert gke["ct4p-hightpu-4t"].vcpus is None, "no public listing gives the v4 host shape"
+
+
+def test_p100_x4_is_smaller_in_three_zones():
+    p100 = catalog().n1_gpus["nvidia-tesla-p100"]
+    for zone in ("us-east1-c", "europe-west1-d", "europe-west1-b"):
+        assert not p100.allows(4, 96, 360, zone)
+        assert p100.allows(4, 64, 208, zone)
+    assert p100.allows(4, 96, 624, "us-central1-c")
+    assert not p100.allows(4, 96, 625, "us-central1-c")
+
+
+def test_a_machine_type_with_its_own_zones_counts_in_the_familys_zones():
+    g4 = catalog().family("g4")
+    assert "us-central1-b" in g4.zones and set(g4.zones) <= set(g4.all_zones)
+    assert set(g4.all_zones) == set(g4.zones).union(*(mt.zones or [] for mt in g4.machine_types))
+
+
+def test_a4x_max_is_modelled_as_google_documents_it_and_refused_by_the_paths():
+    cat = catalog()
+    fam = cat.family("a4x-max")
+    net = fam.network
+    assert fam.bare_metal and fam.gpu.compute_engine == "nvidia-gb300" and fam.provisioning == [ProvisioningModel.RESERVATION]
+    assert (net.gvnics, net.host_nic_type, net.gpu_nics, net.gpu_nic_type, net.gpu_stack_type) == (2, "IDPF", 8, NicType.MRDMA, "IPV6_ONLY")
+    assert net.rdma_profile_suffix == "vpc-roce-metal" and net.gpu_mtu == 8896
+    shape = cat.shape("a4x-maxgpu-4g-metal")
+    assert (shape.vcpus, shape.memory_gb, shape.local_ssd_gb, shape.gpus) == (144, 960, 12000, 4)
+    assert shape.refusal and "no path builds it yet" in shape.refusal
+
+
+def test_g4_fractional_types_carry_a_share_of_one_gpu():
+    cat = catalog()
+    shares = {name: cat.shape(name).gpu_share for name in ("g4-standard-6", "g4-standard-12", "g4-standard-24")}
+    assert shares == {"g4-standard-6": 0.125, "g4-standard-12": 0.25, "g4-standard-24": 0.5}
+    assert cat.shape("g4-standard-6").zones == ("us-central1-b",)
+    assert cat.shape("g4-standard-48").gpu_share is None and len(cat.shape("g4-standard-48").zones) > 1
+    assert all(cat.shape(n).unsupported for n in shares)
+
+
+def test_nolssd_variants_are_the_same_machine_without_local_ssd():
+    cat = catalog()
+    for base in ("a3-ultragpu-8g", "a3-edgegpu-8g", "a4x-highgpu-4g"):
+        full, bare = cat.shape(base), cat.shape(f"{base}-nolssd")
+        assert (bare.vcpus, bare.memory_gb, bare.gpus, bare.family.id) == (full.vcpus, full.memory_gb, full.gpus, full.family.id)
+        assert full.local_ssd_gb > 0 and bare.local_ssd_gb == 0
+
+
+def test_disk_prices_are_sourced_and_hyperdisk_balanced_is_unpriced():
+    cat = catalog()
+    storage = cat.data.storage
+    assert storage.disk("pd-balanced").prices["us-central1"] == 0.1
+    assert storage.disk("pd-ssd").prices["europe-west4"] == 0.187
+    assert storage.disk("hyperdisk-balanced").prices == {}
+    for disk in storage.disks:
+        assert disk.sources and all(s in cat.data.sources for s in disk.sources)
+    for unpriced in (*storage.filestore_tiers, *storage.lustre.throughput_tiers):
+        assert unpriced.prices == {}, "no list price was found for Filestore or Managed Lustre: they stay unpriced"

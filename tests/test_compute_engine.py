@@ -21,6 +21,8 @@ POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
 def family_cases():
     cat = catalog()
     for fam in cat.families.values():
+        if fam.unsupported:
+            continue  # test_unbuilt_machine_types_are_refused covers these
         if fam.attached_accelerators:
             att = cat.n1_gpus[fam.gpu.compute_engine]
             if att.end_of_support and att.end_of_support <= datetime.date.today():
@@ -30,7 +32,7 @@ def family_cases():
                 continue
             gpu, count = fam.gpu.compute_engine, att.counts[0]
         else:
-            biggest = max(fam.machine_types, key=lambda m: m.gpus)
+            biggest = max((m for m in fam.machine_types if not m.unsupported), key=lambda m: m.gpus)
             machine, gpu, count = biggest.name, None, None
         zone = next((z for z in fam.zones if z.startswith("us-")), fam.zones[0])
         shape = cat.shape(machine, gpu, count)
@@ -224,3 +226,42 @@ def test_end_of_support_gpus_are_refused():
 
     assert mocked(program).all == []
     assert "nvidia-tesla-p100 reached end of support on 2026-09-15" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "machine, zone, reason",
+    [
+        ("a4x-maxgpu-4g-metal", "us-central1-b", "IDPF host NICs and eight IPv6-only MRDMA NICs"),
+        ("g4-standard-6", "us-central1-b", "vGPU guest driver"),
+    ],
+)
+def test_unbuilt_machine_types_are_refused_with_the_reason(machine, zone, reason):
+    errors = []
+
+    def program():
+        try:
+            GpuVmCluster("unbuilt", {"environment": "t", "region": "us-central1", "zone": zone, "workload": {"kind": "inference", "accelerators": 1},
+                                     "machine_type": machine, "provisioning": {"model": "reservation", "reservation": "r"},
+                                     "network": {"host_network": "h", "host_subnetwork": "s"}})
+        except SpecError as exc:
+            errors.append(str(exc))
+
+    assert mocked(program).all == [], "nothing is half-created"
+    assert f"machineType: {machine}" in errors[0] and "no path builds it yet" in errors[0] and reason in errors[0]
+
+
+def test_a_region_google_lists_without_a_known_zone_points_at_the_refresh():
+    """A4X is listed in us-east1 (gcloud, 2026-08) but no zone there is known: the error says so and how to learn it."""
+    errors = []
+
+    def program():
+        try:
+            GpuVmCluster("east", {"environment": "t", "region": "us-east1", "zone": "us-east1-b", "workload": {"kind": "pretraining", "accelerators": 4},
+                                  "machine_type": "a4x-highgpu-4g", "provisioning": {"model": "reservation", "reservation": "r"},
+                                  "network": {"host_network": "h", "host_subnetwork": "s"}})
+        except SpecError as exc:
+            errors.append(str(exc))
+
+    assert mocked(program).all == []
+    assert "zone: a4x-highgpu-4g (A4X) is not offered in us-east1-b; offered in: no zone of us-east1 (Google lists it in us-east1" in errors[0]
+    assert "ai-clusters catalog refresh" in errors[0]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from ai_clusters.tooling.cli import app
 from ai_clusters.tooling.diff.compare import compare, signed_money, summary_line
+from ai_clusters.tooling.diff.render import _cost_lines
 from ai_clusters.tooling.diff.sides import SideResult
 
 from .conftest import ROOT
@@ -271,7 +272,11 @@ def test_a_new_slurm_a3_mega_stack_reads_as_its_nodes_and_cost():
     slurm = plan("slurm-a3mega")
     d = compare("slurm-a3mega", SideResult(absent=True), SideResult(snapshot=slurm), base_ref="main")
     nodes = sum(int(r["inputs"]["labels"]["ai-nodes"]) for r in slurm["resources"] if r["type"] == "gcp:compute/instanceTemplate:InstanceTemplate" and r["inputs"]["machineType"] == "a3-megagpu-8g")
-    assert summary_line(d) == f"new stack, +{nodes} a3-megagpu-8g, {signed_money(slurm['cost']['hourly_usd'])}/h, 0 new violations"
+    unpriced = len(slurm["cost"]["unpriced"])
+    assert unpriced, "A3 Mega has no us-central1 list price: the nodes are unpriced"
+    assert summary_line(d) == f"new stack, +{nodes} a3-megagpu-8g, {signed_money(slurm['cost']['hourly_usd'])}/h (+{unpriced} unpriced), 0 new violations"
+    md = "\n".join(_cost_lines(d))
+    assert "lower bounds" in md and "slurm-a3mega-" not in md.split("Unpriced in the head", 1)[0]
     assert len(d.added) == len(slurm["resources"]) and d.exit_code == 0
 
 

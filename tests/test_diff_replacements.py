@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_clusters.tooling.diff.replacements import ReplacementTable, table, values_at
+from ai_clusters.tooling.diff.replacements import OWN_SOURCE, ReplacementTable, table, values_at
 
 from .conftest import ROOT
 
@@ -30,6 +30,8 @@ def test_every_resource_type_of_the_reference_stacks_has_rules_with_a_source():
     missing = sorted(t for t in planned_types() if rules.rules_for(t) is None)
     assert not missing, f"add these types to tooling/diff/data/replacements.yaml: {missing}"
     for name, r in rules.types.items():
+        if r.source == OWN_SOURCE:
+            continue  # our own dynamic providers: the rules are their `diff`, tested below
         assert r.source in rules.sources and rules.sources[r.source]["url"].startswith("https://"), name
         assert r.replace, f"{name} lists its ForceNew inputs"
 
@@ -165,3 +167,21 @@ def test_a_table_citing_an_unknown_source_or_test_is_refused():
         ReplacementTable({"sources": {}, "types": {"x:y:Z": {"source": "nowhere", "replace": "a"}}})
     with pytest.raises(ValueError, match="unknown tests"):
         ReplacementTable({"sources": {"s": {}}, "types": {"x:y:Z": {"source": "s", "replace": "a", "conditional": [{"path": "a", "when": "sometimes", "note": ""}]}}})
+
+
+def test_the_queued_resource_rules_are_what_its_provider_diffs():
+    """A TPU queued resource is our dynamic provider: the diff replaces it exactly when the provider's `diff` does."""
+    from ai_clusters.core.accelerators import TPU_QUEUED_DYNAMIC
+    from ai_clusters.tpu.queued_resource import QueuedResourceProvider
+
+    old = {"project": "p", "zone": "us-east5-a", "queuedResourceId": "q", "apiVersion": "v2", "queuedResource": {"tpu": {"nodeSpec": [{"node": {"acceleratorType": "v5p-128"}}]}}, "createTimeoutMinutes": 30, "state": "ACTIVE"}
+    cases = {
+        "accelerator": {**old, "queuedResource": {"tpu": {"nodeSpec": [{"node": {"acceleratorType": "v5p-256"}}]}}},
+        "timeout": {**old, "createTimeoutMinutes": 60},
+        "zone": {**old, "zone": "us-east5-b"},
+    }
+    for what, new in cases.items():
+        provider = QueuedResourceProvider().diff("id", old, new)
+        judged = table().judge(TPU_QUEUED_DYNAMIC, old, new)
+        assert judged.replace == bool(provider.replaces), what
+    assert table().judge(TPU_QUEUED_DYNAMIC, old, cases["timeout"]).replace is False

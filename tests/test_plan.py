@@ -43,7 +43,7 @@ def test_dev_plan_json_has_exactly_the_documented_shape(dev):
         assert isinstance(r["inputs"], dict) and isinstance(r["protect"], bool) and isinstance(r["retainOnDelete"], bool)
         assert r["parent"] is None or r["parent"] in urns, "parents are urns of the plan"
         assert r["urn"].startswith("urn:pulumi:dev::ai-clusters::")
-    assert set(doc["cost"]) == {"hourly_usd", "monthly_usd", "budget_hourly_usd", "by_cluster"}
+    assert set(doc["cost"]) == {"hourly_usd", "monthly_usd", "complete", "budget_hourly_usd", "by_cluster", "unpriced", "billed_by_use"}
     assert doc["cost"]["budget_hourly_usd"] == 25
     for v in doc["policy"]:
         assert set(v) == {"policy", "level", "message", "urn"}
@@ -154,7 +154,11 @@ def test_sarif_has_one_result_per_violation_with_policy_names_as_rule_ids(mismat
     assert "tier-fits-workload" in rule_ids
     assert any(r["ruleId"] == "tier-fits-workload" and r["level"] == "error" for r in run["results"])
     plan = make_plan("mismatch", mismatch, policy_runner=run_policy_pack)
-    assert len(run["results"]) == len(plan.policy)
+    verdicts = [r for r in run["results"] if r["ruleId"] != "unpriced-cost"]
+    assert len(verdicts) == len(plan.policy)
+    notes = [r for r in run["results"] if r["ruleId"] == "unpriced-cost"]
+    assert notes and all(r["level"] == "note" for r in notes), "what the cost leaves out is a note, not a violation"
+    assert len(notes) == len({(u.cluster, u.reason) for u in plan.cost.unpriced})
 
 
 def test_unknown_stack_is_bad_input():

@@ -6,6 +6,8 @@ from typing import Any
 import pytest
 
 from ai_clusters.tooling.plan.policy import PolicyPackProcess, verdict
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.enums import ProvisioningModel
 from ai_clusters.rules import RULES
 
 from .conftest import ROOT
@@ -85,7 +87,7 @@ def test_tier_fits_workload(pack):
     assert "A3 Ultra (a3-ultragpu-8g) is not a tier Google Cloud recommends for graphics; fits: G4, G2, N1 + NVIDIA T4" in msg
     t4 = vm("n1-standard-8", guestAccelerators=[{"type": "nvidia-tesla-t4", "count": 1}], labels=labels(ai_workload="pretraining"))
     (msg,) = by_policy(analyze(pack, INSTANCE, t4), "tier-fits-workload")
-    assert msg.startswith("N1 + NVIDIA T4 (n1-standard-8) is not a tier Google Cloud recommends for pretraining; fits: A4X, A4, A3 Ultra")
+    assert msg.startswith("N1 + NVIDIA T4 (n1-standard-8) is not a tier Google Cloud recommends for pretraining; fits: A4X Max, A4X, A4, A3 Ultra")
     assert [v for v in bad if v.policy == "tier-fits-workload"][0].level == "mandatory"
 
 
@@ -201,7 +203,20 @@ def test_budget_and_allowed_families_per_environment(pack):
 
 
 def test_budget_overrun(pack):
+    cat = catalog()
     dev = labels(ai_environment="dev")
-    many = [(INSTANCE, f"g{i}", vm("g2-standard-96", labels=dev)) for i in range(3)]
-    verdicts = by_policy(stack(pack, many), "budget-and-environment")
-    assert verdicts and verdicts[-1].startswith("dev costs $") and "over its budget of $5.00/hour" in verdicts[-1]
+    boot = {"initializeParams": {"size": 100, "type": "pd-balanced"}}
+    many = [(INSTANCE, f"g{i}", vm("g2-standard-96", labels=dev, bootDisk=boot)) for i in range(3)]
+    (msg,) = by_policy(stack(pack, many), "budget-and-environment")
+    vm_usd, _ = cat.node_price(cat.shape("g2-standard-96"), "us-central1", ProvisioningModel.ON_DEMAND)
+    disk_usd = 100 * cat.data.storage.disk("pd-balanced").prices["us-central1"] / 730
+    assert msg == f"dev costs ${3 * (vm_usd + disk_usd):,.2f}/hour at list prices, over its budget of $5.00/hour"
+
+
+def test_a_budget_verdict_over_an_unpriced_part_says_at_least(pack):
+    dev = labels(ai_environment="dev")
+    unpriced_boot = {"initializeParams": {"size": 100, "type": "hyperdisk-balanced"}}  # no list price in the catalog
+    many = [(INSTANCE, f"g{i}", vm("g2-standard-96", labels=dev, bootDisk=unpriced_boot)) for i in range(3)]
+    (msg,) = by_policy(stack(pack, many), "budget-and-environment")
+    assert msg.startswith("dev costs at least $") and "(3 part(s) without a list price not counted)" in msg
+    assert msg.endswith("over its budget of $5.00/hour")

@@ -449,10 +449,16 @@ def test_every_repository_stack_passes_against_a_fake_that_has_room(stack, fake)
 # --- the catalog's quota names ------------------------------------------------------------------
 
 def test_every_catalog_gpu_has_quota_names():
+    from ai_clusters.core.enums import ProvisioningModel
+
     cat = catalog()
     named = {g.gpu for g in cat.data.quotas.gpus}
-    assert {f.gpu.compute_engine for f in cat.families.values()} <= named
+    assert {f.gpu.compute_engine for f in cat.families.values() if not f.unsupported} <= named
     for g in cat.data.quotas.gpus:
+        fam = cat.family_of_gpu(g.gpu)
+        if fam is not None and ProvisioningModel.SPOT not in fam.provisioning and ProvisioningModel.FLEX_START not in fam.provisioning:
+            assert g.preemptible_quota_id is None, f"{g.gpu} has no preemptible capacity, so no preemptible quota id"
+            continue
         assert g.preemptible_quota_id.endswith("-GPUS-per-project-region") and g.preemptible_quota_id.startswith("PREEMPTIBLE-NVIDIA-")
         if g.metric:
             assert g.preemptible_metric == f"PREEMPTIBLE_{g.metric}"
@@ -469,7 +475,7 @@ def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
     fam = catalog().families["n1-t4"]
     shape = NodeShape(
         machine_type="n1-standard-16", family=fam, gpu=fam.gpu, gpus=gpus_per_node, vcpus=16, memory_gb=60,
-        local_ssd_gb=0, provisioning=tuple(fam.provisioning), attached=True,
+        local_ssd_gb=0, provisioning=tuple(fam.provisioning), zones=tuple(fam.zones), attached=True,
     )
     model = ProvisioningModel.RESERVATION if reservation else ProvisioningModel.ON_DEMAND
     pool = Pool.RESERVED if reservation else Pool.STANDARD

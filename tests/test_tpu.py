@@ -413,7 +413,7 @@ def test_only_single_host_on_demand_slices_are_tpu_vms():
         return cl.plan.queued
 
     assert queued(tpu={"type": "v5litepod-8"}, workload={"kind": "inference", "accelerators": 8}) is None
-    assert queued(tpu={"type": "v5litepod-16"}).why == "multi-host slice: v5litepod-16 on 4 hosts"
+    assert queued(tpu={"type": "v5litepod-16"}).why == "multi-host slice: v5litepod-16 on 4 TPU VMs"
     assert queued(tpu={"type": "v5litepod-8"}, workload={"kind": "inference", "accelerators": 8}, provisioning="spot").why == "spot capacity"
 
 

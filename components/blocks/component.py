@@ -71,7 +71,7 @@ def provider_project(args: Mapping[str, Any]) -> pulumi.Input[str]:
 def catalog_zones(region: str) -> list[str]:
     """Every zone of `region` the catalog knows, in order."""
     cat = catalog()
-    zones = {z for f in cat.families.values() for z in f.zones} | {z for g in cat.tpu_generations.values() for z in g.zones}
+    zones = {z for f in cat.families.values() for z in f.all_zones} | {z for g in cat.tpu_generations.values() for z in g.zones}
     return sorted(z for z in zones if region_of(z) == region)
 
 

@@ -430,8 +430,8 @@ def _validate_network_args(name: str, args: dict) -> tuple[NetworkSpec, list[tup
         if region and region_of(zone) != region:
             problems.append(Problem(f"acceleratorNetworks[{i}].zone", f"{zone!r} is not a zone of {region}"))
             continue
-        if zone not in fam.zones:
-            problems.append(Problem(f"acceleratorNetworks[{i}].zone", f"{fam.name} is not offered in {zone}; offered in: {one_of(z for z in fam.zones if region_of(z) == region)}"))
+        if zone not in fam.all_zones:
+            problems.append(Problem(f"acceleratorNetworks[{i}].zone", f"{fam.name} is not offered in {zone}; offered in: {one_of(z for z in fam.all_zones if region_of(z) == region)}"))
             continue
         if (fam, zone) not in families:
             families.append((fam, zone))

@@ -128,8 +128,7 @@ def _vm_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Opti
     if model == ProvisioningModel.ON_DEMAND and _reservation(inputs.get("reservationAffinity")):
         model = ProvisioningModel.RESERVATION
     zone = inputs.get("zone")
-    # An instance is one VM; a template stands for the group made from it (the ai-nodes label).
-    nodes = 1 if resource_type == INSTANCE else (contract.read_int(labels, contract.NODES) or 0)
+    nodes = _vm_nodes(resource_type, labels)
     use = AcceleratorUse(
         resource_type=resource_type,
         kind="gpu",
@@ -149,10 +148,8 @@ def _vm_use(resource_type: str, inputs: Mapping[str, Any], cat: Catalog) -> Opti
     return use
 
 
-def _node_pool_use(inputs: Mapping[str, Any], cat: Catalog) -> Optional[AcceleratorUse]:
-    config = inputs.get("nodeConfig") or {}
-    machine = str(config.get("machineType") or "")
-    labels = dict(config.get("resourceLabels") or {})
+def _pool_nodes(inputs: Mapping[str, Any]) -> tuple[int, int]:
+    """A node pool's nodes at full scale (autoscaling maximum, else its size) and at least, over its locations."""
     autoscaling = inputs.get("autoscaling") or {}
     locations = inputs.get("nodeLocations") or [None]
     per_zone_max = autoscaling.get("maxNodeCount")
@@ -165,6 +162,79 @@ def _node_pool_use(inputs: Mapping[str, Any], cat: Catalog) -> Optional[Accelera
     else:
         nodes = int(count or 0) * len(locations)
     min_nodes = int(autoscaling.get("totalMinNodeCount") or (autoscaling.get("minNodeCount") or 0) * len(locations)) if autoscaling else nodes
+    return nodes, min_nodes
+
+
+def _vm_nodes(resource_type: str, labels: Mapping[str, str]) -> int:
+    """An instance is one VM; a template stands for the group made from it (the ai-nodes label)."""
+    return 1 if resource_type == INSTANCE else (contract.read_int(labels, contract.NODES) or 0)
+
+
+@dataclass(frozen=True)
+class VmGroup:
+    """The VMs a Compute Engine or GKE resource stands for, accelerators or not, and the disks each one has."""
+
+    resource_type: str
+    machine_type: str
+    nodes: int
+    labels: dict[str, str]
+    region: Optional[str]
+    provisioning: ProvisioningModel
+    disks: tuple[tuple[Optional[float], Optional[str], bool], ...]  # (size GiB, disk type, boot) per VM; None: not set
+
+
+def vm_group(resource_type: str, inputs: Mapping[str, Any]) -> Optional[VmGroup]:
+    """The VMs of an instance, template or node pool (None for other resources)."""
+    if resource_type in VM_TYPES:
+        labels = dict(inputs.get("labels") or {})
+        zone = inputs.get("zone")
+        if resource_type == INSTANCE:
+            boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
+            disks = ((_number(boot.get("size")), boot.get("type"), True),)
+        else:
+            disks = tuple(
+                (_number(d.get("diskSizeGb")), d.get("diskType"), bool(d.get("boot")))
+                for d in inputs.get("disks") or []
+                if str(d.get("type") or "PERSISTENT").upper() == "PERSISTENT" and not d.get("source")
+            )
+        return VmGroup(
+            resource_type=resource_type,
+            machine_type=last_segment(inputs.get("machineType")),
+            nodes=_vm_nodes(resource_type, labels),
+            labels=labels,
+            region=region_of(zone) if zone else inputs.get("region"),
+            provisioning=_model_from_scheduling(inputs.get("scheduling") or {}),
+            disks=disks,
+        )
+    if resource_type == NODE_POOL:
+        config = inputs.get("nodeConfig") or {}
+        locations = inputs.get("nodeLocations") or []
+        location = str(inputs.get("location") or "")
+        return VmGroup(
+            resource_type=resource_type,
+            machine_type=str(config.get("machineType") or ""),
+            nodes=_pool_nodes(inputs)[0],
+            labels=dict(config.get("resourceLabels") or {}),
+            region=region_of(locations[0]) if locations else (region_of(location) if location else None),
+            provisioning=ProvisioningModel.SPOT if config.get("spot") or config.get("preemptible") else ProvisioningModel.ON_DEMAND,
+            disks=((_number(config.get("diskSizeGb")), config.get("diskType"), True),),
+        )
+    return None
+
+
+def _number(value: Any) -> Optional[float]:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _node_pool_use(inputs: Mapping[str, Any], cat: Catalog) -> Optional[AcceleratorUse]:
+    config = inputs.get("nodeConfig") or {}
+    machine = str(config.get("machineType") or "")
+    labels = dict(config.get("resourceLabels") or {})
+    locations = inputs.get("nodeLocations") or [None]
+    nodes, min_nodes = _pool_nodes(inputs)
     if config.get("spot") or config.get("preemptible"):
         model = ProvisioningModel.SPOT
     elif config.get("flexStart") or (inputs.get("queuedProvisioning") or {}).get("enabled"):
@@ -230,7 +300,7 @@ def _tpu_node_use(resource_type: str, node: Mapping[str, Any], zone: Optional[st
             chips = match.chips if match else 0
     hosts = 1
     if gen is not None and chips:
-        hosts = next((t.hosts for t in gen.accelerator_types if t.chips == chips), 1)
+        hosts = next((t.vms for t in gen.accelerator_types if t.chips == chips), 1)
     return AcceleratorUse(
         resource_type=resource_type,
         kind="tpu",

@@ -160,7 +160,7 @@ def _gpu_candidate(
     need_gb: Optional[float],
 ) -> tuple[Optional[Candidate], Optional[str]]:
     fam = cat.families[family_id]
-    offered = _offered(zones, fam.zones, region)
+    offered = _offered(zones, fam.all_zones, region)
     if not offered:
         return None, f"not offered in {', '.join(zones) if zones else region}"
     shapes = _gpu_shapes(cat, family_id)
@@ -170,6 +170,13 @@ def _gpu_candidate(
     best: Optional[Candidate] = None
     reasons: list[str] = []
     for shape in shapes:
+        if shape.unsupported:
+            reasons.append(f"{shape.machine_type}: no path builds it yet ({shape.unsupported})")
+            continue
+        shape_offered = _offered(zones, list(shape.zones), region)
+        if not shape_offered:
+            reasons.append(f"{shape.machine_type} is not offered in {', '.join(zones) if zones else region}")
+            continue
         if provisioning not in shape.provisioning:
             reasons.append(
                 f"{shape.machine_type} cannot be had {provisioning.value} (only {', '.join(p.value for p in shape.provisioning)})"
@@ -201,7 +208,7 @@ def _gpu_candidate(
             accelerators=nodes * shape.gpus,
             hourly_usd=hourly,
             price_region=where,
-            zones=tuple(offered),
+            zones=tuple(shape_offered),
         )
         if best is None or _cost_key(cand) < _cost_key(best):
             best = cand
@@ -229,7 +236,7 @@ def _tpu_candidate(
     if not fitting:
         return None, f"the largest slice has {max(t.chips for t in gen.accelerator_types)} chips"
     for t in fitting:
-        if workload.kind == WorkloadKind.INFERENCE and t.hosts > 1:
+        if workload.kind == WorkloadKind.INFERENCE and t.vms > 1:
             return None, "a served model must fit on one host"
         if need_gb is not None and t.chips * gen.hbm_gb_per_chip < need_gb:
             continue
@@ -238,7 +245,7 @@ def _tpu_candidate(
             tier=gen_id,
             name=gen.name,
             tpu_type=t.name,
-            nodes=t.hosts,
+            nodes=t.vms,
             accelerators=t.chips,
             hourly_usd=price,
             price_region=where,

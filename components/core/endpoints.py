@@ -19,24 +19,33 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 class Api(str, Enum):
-    """The Google APIs the pre-flight reads, by service name."""
+    """The Google APIs the pre-flight and `catalog refresh` read, by service name."""
 
     COMPUTE = "compute.googleapis.com"
     TPU = "tpu.googleapis.com"
     QUOTAS = "cloudquotas.googleapis.com"
+    BILLING = "cloudbilling.googleapis.com"
 
     @property
     def endpoint_var(self) -> str:
-        return {Api.COMPUTE: "AI_CLUSTERS_COMPUTE_ENDPOINT", Api.TPU: "AI_CLUSTERS_TPU_ENDPOINT", Api.QUOTAS: "AI_CLUSTERS_QUOTAS_ENDPOINT"}[self]
+        return f"AI_CLUSTERS_{self.name}_ENDPOINT"
 
     @property
     def title(self) -> str:
-        return {Api.COMPUTE: "Compute Engine API", Api.TPU: "Cloud TPU API", Api.QUOTAS: "Cloud Quotas API"}[self]
+        return {Api.COMPUTE: "Compute Engine API", Api.TPU: "Cloud TPU API", Api.QUOTAS: "Cloud Quotas API", Api.BILLING: "Cloud Billing API"}[self]
 
     @property
     def viewer_role(self) -> str:
-        """A predefined role that holds the read permissions the pre-flight needs on this API."""
-        return {Api.COMPUTE: "roles/compute.viewer", Api.TPU: "roles/tpu.viewer", Api.QUOTAS: "roles/cloudquotas.viewer"}[self]
+        """A predefined role that holds the read permissions needed on this API (the Billing Catalog needs only a usable API)."""
+        return {
+            Api.COMPUTE: "roles/compute.viewer",
+            Api.TPU: "roles/tpu.viewer",
+            Api.QUOTAS: "roles/cloudquotas.viewer",
+            Api.BILLING: "roles/serviceusage.serviceUsageConsumer",
+        }[self]
+
+
+PREFLIGHT_APIS = (Api.COMPUTE, Api.TPU, Api.QUOTAS)
 
 
 class SettingsError(ValueError):
@@ -66,15 +75,16 @@ class Connection:
         *,
         attempt_timeout: float = 10.0,
         deadline: float = 30.0,
-        apis: Iterable[Api] = tuple(Api),
+        apis: Iterable[Api] = PREFLIGHT_APIS,
     ) -> "Connection":
-        """Read the `AI_CLUSTERS_*` variables; SettingsError names every bad one.
+        """Read the `AI_CLUSTERS_*` variables of `apis`; SettingsError names every bad one.
 
         `apis`: the APIs the caller sends requests to; anonymous credentials need every one of them overridden."""
         env = os.environ if env is None else env
+        apis = tuple(apis)
         problems: list[str] = []
         endpoints: dict[Api, Optional[str]] = {}
-        for api in Api:
+        for api in apis:
             raw = (env.get(api.endpoint_var) or "").strip()
             if not raw:
                 endpoints[api] = None

@@ -332,7 +332,7 @@ class GkeCluster(ClusterComponent):
         self.validation_job = self.workload_service_account.apply(
             lambda ksa: validation.kubernetes_job(
                 resolved,
-                nodes=tpu_slice.hosts if tpu_slice is not None else resolved.nodes,
+                nodes=tpu_slice.vms if tpu_slice is not None else resolved.nodes,
                 slices=plan.pools if tpu_slice is not None else 1,
                 node_selector=_node_selector(plan),
                 pod_annotations=pod_network_annotations(names),

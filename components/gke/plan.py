@@ -173,8 +173,8 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
     if gen.gke is None:
         add("tpu.generation", f"GKE offers no node pools of {gen.name}")
         return None
-    multi_host = tpu.hosts > 1
-    per_node = tpu.chips_per_host if multi_host else tpu.chips
+    multi_host = tpu.vms > 1
+    per_node = tpu.chips_per_vm if multi_host else tpu.chips
     machine = next((m for m in gen.gke.machine_types if m.chips == per_node), None)
     if machine is None:
         sizes = ", ".join(f"{m.name} ({m.chips} chips)" for m in gen.gke.machine_types)
@@ -193,8 +193,8 @@ def _tpu_plan(resolved: ResolvedCluster, options: GkeOptions, cat: Catalog, add:
     if options.compact_placement is False and multi_host:
         add("gke.compactPlacement", f"a multi-host {tpu.type.name} slice is always placed compactly with its topology {tpu.type.topology}")
     if multi_host and options.autoscaling is not None and not flex:
-        add("gke.autoscaling", f"a multi-host {tpu.type.name} slice runs all {tpu.hosts} hosts or none; it does not autoscale")
-    nodes = tpu.hosts if multi_host else slices
+        add("gke.autoscaling", f"a multi-host {tpu.type.name} slice runs all {tpu.vms} hosts or none; it does not autoscale")
+    nodes = tpu.vms if multi_host else slices
     return PoolPlan(
         kind="tpu",
         machine_type=machine.name,

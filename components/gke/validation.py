@@ -37,7 +37,7 @@ def _pod_spec(cl: ResolvedCluster, containers: list[dict], node_selector: dict, 
 
 def _benchmark_container(cl: ResolvedCluster) -> dict:
     if cl.tpu is not None:
-        resources = {"google.com/tpu": str(cl.tpu.chips_per_host)}
+        resources = {"google.com/tpu": str(cl.tpu.chips_per_vm)}
         env: list[dict] = []
     else:
         assert cl.shape is not None

@@ -15,7 +15,7 @@ from ai_clusters.core.accelerators import (
     VM_TYPES,
     queued_request,
 )
-from ai_clusters.core.cost import resource_cost
+from ai_clusters.core.cost import at_least, resource_cost
 from ai_clusters.core.enums import GpuDirect, NicType
 from ai_clusters.core.nics import extra_nic_plan, family_uses_gpu_nics
 from ai_clusters.rules.base import Resource, Rule, Violation, as_list, last_segment
@@ -280,6 +280,7 @@ DATA_SURVIVES = Rule(
 def _budget(resources: list[Resource], cfg: Mapping[str, Any]) -> Iterable[Violation]:
     environments: Mapping[str, Mapping[str, Any]] = cfg.get("environments") or {}
     hourly: dict[str, float] = defaultdict(float)
+    unpriced: dict[str, int] = defaultdict(int)
     for r in resources:
         env = (r.labels or {}).get(contract.ENVIRONMENT)
         if not env:
@@ -292,11 +293,15 @@ def _budget(resources: list[Resource], cfg: Mapping[str, Any]) -> Iterable[Viola
                 if fid is not None and fid not in allowed:
                     yield Violation(f"{env} may not create {fid} ({use.machine_type or use.tpu_type}); allowed there: {', '.join(allowed) or 'none'}", r.urn)
         region = str(r.props.get("region") or "") or "us-central1"
-        hourly[env] += resource_cost(r.urn, r.type, r.props, region).hourly_usd
+        cost = resource_cost(r.urn, r.type, r.props, region)
+        hourly[env] += cost.hourly_usd
+        unpriced[env] += len(cost.unpriced)
     for env, usd in sorted(hourly.items()):
         budget = (environments.get(env) or {}).get("hourlyBudgetUsd")
         if budget is not None and usd > float(budget):
-            yield Violation(f"{env} costs ${usd:,.2f}/hour at list prices, over its budget of ${float(budget):,.2f}/hour")
+            missing = f" ({unpriced[env]} part(s) without a list price not counted)" if unpriced[env] else ""
+            amount = at_least(f"${usd:,.2f}", not unpriced[env])
+            yield Violation(f"{env} costs {amount}/hour at list prices{missing}, over its budget of ${float(budget):,.2f}/hour")
 
 
 BUDGET_AND_ENVIRONMENT = Rule(

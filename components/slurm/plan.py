@@ -230,7 +230,9 @@ def _node_set(
     if shape is not None:
         if model not in shape.provisioning:
             add(f"{key}.provisioning.model", f"{machine_type} cannot be had {model.value}; allowed: {one_of(p.value for p in shape.provisioning)}")
-        if resolved.zone not in shape.family.zones:
+        if shape.refusal:
+            add(f"{key}.machineType", shape.refusal)
+        elif resolved.zone not in shape.zones:
             add(f"{key}.machineType", f"{machine_type} ({shape.family.name}) is not offered in the cluster's zone {resolved.zone}")
     elif model == ProvisioningModel.FLEX_START:
         add(f"{key}.provisioning.model", "flex-start (Dynamic Workload Scheduler) is for GPU node sets here; use on-demand, spot or a reservation")

@@ -9,7 +9,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -48,6 +48,21 @@ class ReportFormat(str, Enum):
     text = "text"
     markdown = "markdown"
     json = "json"
+def emit(as_text: bool, output: Optional[Path], text: Callable[[Console], None], body: Callable[[], str], width: int = 200) -> None:
+    """A report as rich text on the terminal (or in `output`), or its body (markdown, JSON, SARIF) on standard output (or in `output`)."""
+    if as_text:
+        text(Console(file=output.open("w"), width=width) if output else out)
+        return
+    rendered = body()
+    if output:
+        output.write_text(rendered + "\n")
+    else:
+        sys.stdout.write(rendered + "\n")
+
+
+def emit_report(fmt: str, output: Optional[Path], renderer: Any, report: Any) -> None:
+    """A report through a render module with `text(report, console)`, `markdown(report)` and `as_json(report)`."""
+    emit(fmt == "text", output, lambda console: renderer.text(report, console), lambda: renderer.as_json(report) if fmt == "json" else renderer.markdown(report))
 
 
 def fail_input(message: str) -> "typer.Exit":
@@ -95,22 +110,16 @@ def plan(
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(3) from None
 
-    if format == PlanFormat.text:
-        console = Console(file=output.open("w"), width=160) if output else out
-        render.text(result, console)
-    else:
+    def body() -> str:
         if format == PlanFormat.json:
-            body = json.dumps(result.to_json(), indent=2, sort_keys=False)
-        elif format == PlanFormat.markdown:
-            body = render.markdown(result)
-        else:
-            from ai_clusters.tooling.plan.sarif import sarif
+            return json.dumps(result.to_json(), indent=2, sort_keys=False)
+        if format == PlanFormat.markdown:
+            return render.markdown(result)
+        from ai_clusters.tooling.plan.sarif import sarif
 
-            body = json.dumps(sarif(result), indent=2)
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+        return json.dumps(sarif(result), indent=2)
+
+    emit(format == PlanFormat.text, output, lambda console: render.text(result, console), body, width=160)
     raise typer.Exit(result.exit_code)
 
 
@@ -258,8 +267,13 @@ def _ranked_by(c: "Candidate") -> str:
     return "list price" if c.hourly_usd is not None else "no list price"
 
 
-@app.command("catalog")
+catalog_app = typer.Typer(help="Show the accelerator catalog, or refresh it from Google's APIs.", no_args_is_help=False)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.callback(invoke_without_command=True)
 def show_catalog(
+    ctx: typer.Context,
     family: Optional[str] = typer.Option(None, "--family", help="Only this family id (a3-mega, g2, v5e …)."),
     zone: Optional[str] = typer.Option(None, "--zone", help="Only what is offered in this zone."),
     workload: Optional[WorkloadKind] = typer.Option(None, "--workload", help="Only tiers Google recommends for this workload."),
@@ -267,6 +281,8 @@ def show_catalog(
     as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
 ) -> None:
     """Show the accelerator catalog: machine types, GPUs, NICs, zones, prices and sources."""
+    if ctx.invoked_subcommand is not None:
+        return
     cat = catalog()
     if zone:
         region = region_of(zone)
@@ -281,29 +297,37 @@ def show_catalog(
         raise fail_input(str(CatalogError(f"'{family}' is not a family in the catalog; allowed: {', '.join([*cat.families, *cat.tpu_generations])}")))
     rows = []
     for fam in cat.families.values():
-        if (family and fam.id != family) or (zone and zone not in fam.zones) or (allowed is not None and fam.id not in allowed):
+        if (family and fam.id != family) or (zone and zone not in fam.all_zones) or (allowed is not None and fam.id not in allowed):
             continue
         shapes = [cat.shape(mt.name) for mt in fam.machine_types] or []
         if fam.attached_accelerators:
             from ai_clusters.core.advisor import n1_shapes
 
             shapes = n1_shapes(cat, fam.id)
+        net = fam.network
+        host_nics = "gVNIC" if net.host_nic_type == "GVNIC" else net.host_nic_type
         for shape in shapes:
+            if zone and zone not in shape.zones:
+                continue
             od, where = cat.node_price(shape, region, ProvisioningModel.ON_DEMAND)
             spot, _ = cat.node_price(shape, region, ProvisioningModel.SPOT)
+            gpus = f"{shape.gpu_share:g} of 1" if shape.gpu_share else str(shape.gpus)
+            memory = fam.gpu.memory_gb * (shape.gpu_share or 1)
             rows.append(
                 {
                     "family": fam.id,
                     "machine_type": shape.machine_type,
-                    "gpu": f"{shape.gpus} x {fam.gpu.model} ({fam.gpu.memory_gb:g} GB)",
+                    "gpu": f"{gpus} x {fam.gpu.model} ({memory:g} GB)",
                     "vcpus": shape.vcpus,
                     "memory_gb": shape.memory_gb,
-                    "network": f"{fam.gpudirect.value}: {fam.network.gvnics} gVNIC + {fam.network.gpu_nics} {fam.network.gpu_nic_type.value if fam.network.gpu_nic_type else ''}".strip(),
+                    "network": f"{fam.gpudirect.value}: {net.gvnics} {host_nics} + {net.gpu_nics} {net.gpu_nic_type.value if net.gpu_nic_type else ''}".strip(),
                     "provisioning": ", ".join(p.value for p in shape.provisioning),
                     "on_demand_usd": od,
                     "spot_usd": spot,
                     "price_region": where,
-                    "zones": len(fam.zones),
+                    "zones": len(shape.zones),
+                    "zones_as_of": fam.zones_as_of.isoformat() if fam.zones_as_of else None,
+                    "unsupported": shape.unsupported,
                     "sources": [cat.data.sources[s].url for s in fam.sources],
                 }
             )
@@ -325,6 +349,8 @@ def show_catalog(
                 "spot_usd": spot,
                 "price_region": where,
                 "zones": len(gen.zones),
+                "zones_as_of": gen.zones_as_of.isoformat() if gen.zones_as_of else None,
+                "unsupported": None,
                 "sources": [cat.data.sources[s].url for s in gen.sources],
             }
         )
@@ -345,11 +371,71 @@ def show_catalog(
             r["provisioning"],
             "—" if r["on_demand_usd"] is None else f"${r['on_demand_usd']:,.2f}",
             "—" if r["spot_usd"] is None else f"${r['spot_usd']:,.2f}",
-            str(r["zones"]),
+            str(r["zones"]) + (f" (as of {r['zones_as_of']})" if r["zones_as_of"] else ""),
         )
+    unbuilt: dict[str, list[str]] = {}
+    for r in rows:
+        if r["unsupported"]:
+            unbuilt.setdefault(r["unsupported"], []).append(r["machine_type"])
+    if unbuilt:
+        table.caption = "not built by any path yet: " + "; ".join(f"{', '.join(names)}: {why}" for why, names in unbuilt.items())
     out.print(table)
     if not rows:
         err.print("nothing matches")
+
+
+class RefreshFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@catalog_app.command("refresh")
+def refresh_catalog(
+    project: str = typer.Option(..., "--project", "-p", help="The project whose API view is read (it needs the Compute, TPU and Cloud Billing APIs)."),
+    format: RefreshFormat = typer.Option(RefreshFormat.text, "--format", "-f", help="text, markdown or json."),
+    write: bool = typer.Option(False, "--write", help="Update the catalog file's zones and shapes in place, with a dated source."),
+    catalog_file: Optional[Path] = typer.Option(None, "--catalog", help="The catalog file to compare and write (default: the installed one)."),
+    prices: bool = typer.Option(True, "--prices/--no-prices", help="Also compare list prices with the Cloud Billing Catalog's SKUs."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds each request may take, retries of 429/5xx included."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of standard output."),
+) -> None:
+    """Ask Google's APIs what the catalog describes (machine types, zones, shapes, TPU types and runtimes, prices) and report every difference.
+
+    Exit codes: 0 no difference, 1 differences found, 2 bad input, 3 something could not be asked
+    (credentials, permission, API not enabled: one line each). AI_CLUSTERS_COMPUTE_ENDPOINT,
+    AI_CLUSTERS_TPU_ENDPOINT and AI_CLUSTERS_BILLING_ENDPOINT override the APIs' base URLs;
+    AI_CLUSTERS_ANONYMOUS_CREDENTIALS=1 sends no credentials (only with all three overridden).
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
+    from ai_clusters.core.catalog import parse_catalog
+    from ai_clusters.tooling.catalog_refresh import CATALOG_FILE, REFRESH_APIS, WriteError, refresh
+    from ai_clusters.tooling.catalog_refresh import render as refresh_render
+    from ai_clusters.tooling.preflight import Connection, SettingsError
+
+    try:
+        connection = Connection.from_env(attempt_timeout=min(20.0, timeout), deadline=timeout, apis=REFRESH_APIS)
+    except SettingsError as exc:
+        raise fail_input(str(exc)) from None
+    path = catalog_file or CATALOG_FILE
+    try:
+        cat = parse_catalog(path.read_text(encoding="utf-8")) if catalog_file else catalog()
+    except (OSError, ValueError) as exc:
+        raise fail_input(f"--catalog {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        with err.status(f"asking Google about the catalog in project {project} …"):
+            report = refresh(project, connection, cat=cat, prices=prices, write=path if write else None)
+    except WriteError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    for line in report.could_not_ask:
+        err.print(f"[yellow]could not ask:[/] {line}", highlight=False, soft_wrap=True)
+    if write and report.could_not_ask:
+        err.print("[yellow]note:[/] nothing written: a partial answer could drop zones that are still there", highlight=False, soft_wrap=True)
+    emit_report(format.value, output, refresh_render, report)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("blueprint")
@@ -463,15 +549,7 @@ def preflight(
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
         err.print(f"[yellow]could not check:[/] {line}", highlight=False)
-    if format == ReportFormat.text:
-        console = Console(file=output.open("w"), width=200) if output else out
-        pf_render.text(report, console)
-    else:
-        body = pf_render.as_json(report) if format == ReportFormat.json else pf_render.markdown(report)
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+    emit_report(format.value, output, pf_render, report)
     raise typer.Exit(report.exit_code)
 
 

@@ -111,7 +111,7 @@ class TpuVmCluster(ClusterComponent):
         assert api is not None
         project = self.project
         labels = cluster_labels(resolved)
-        slice_labels = {**labels, contract.NODES: str(sl.hosts)}
+        slice_labels = {**labels, contract.NODES: str(sl.vms)}
         mounts = pulumi.Output.from_input(args.get("mounts") or [])
         host = pulumi.Output.from_input(args["network"])
 

@@ -30,7 +30,7 @@ DEFAULT_CREATE_TIMEOUT_MINUTES = 60
 
 def vm_count(sl: TpuSlice, slices: int) -> int:
     """TPU VMs (hosts) of all slices."""
-    return sl.hosts * slices
+    return sl.vms * slices
 
 
 def check_tpu_vm(add: Add, cl: ClusterSpec, sl: TpuSlice, storage: StorageSpec, cat: Catalog) -> bool:
@@ -115,8 +115,8 @@ def queued_reason(sl: TpuSlice, slices: int, model: ProvisioningModel) -> Option
         return f"multislice: {slices} x {sl.type.name}"
     if model in QUEUED_MODELS:
         return f"{model.value} capacity"
-    if sl.hosts > 1:
-        return f"multi-host slice: {sl.type.name} on {sl.hosts} hosts"
+    if sl.vms > 1:
+        return f"multi-host slice: {sl.type.name} on {sl.vms} TPU VMs"
     return None
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "TpuSlice",
     "VertexMachine",
     "catalog",
+    "parse_catalog",
     "region_of",
 ]
 
@@ -69,7 +70,7 @@ def _unknown(kind: str, name: str, known: list[str]) -> CatalogError:
 
 @dataclass(frozen=True)
 class NodeShape:
-    """What one node of a GPU cluster is: machine type, family, and its GPUs."""
+    """What one node of a GPU cluster is: machine type, family, its GPUs and where it is offered."""
 
     machine_type: str
     family: GpuFamily
@@ -79,19 +80,25 @@ class NodeShape:
     memory_gb: float
     local_ssd_gb: float
     provisioning: tuple[ProvisioningModel, ...]
+    zones: tuple[str, ...]
     attached: bool = False
+    gpu_share: Optional[float] = None
+    unsupported: Optional[str] = None
 
     @property
     def network(self) -> NicLayout:
         return self.family.network
 
     @property
-    def gpudirect(self) -> GpuDirect:
-        return self.family.gpudirect
+    def refusal(self) -> Optional[str]:
+        """Why no path builds this shape yet, as a message (None when they do)."""
+        if not self.unsupported:
+            return None
+        return f"{self.machine_type} ({self.family.name}) is in the catalog but no path builds it yet: {self.unsupported}"
 
     @property
-    def zones(self) -> list[str]:
-        return self.family.zones
+    def gpudirect(self) -> GpuDirect:
+        return self.family.gpudirect
 
 
 class CatalogKeyError(CatalogError):
@@ -127,12 +134,13 @@ class TpuSlice:
         return self.type.chips
 
     @property
-    def hosts(self) -> int:
-        return self.type.hosts
+    def vms(self) -> int:
+        """The TPU VMs (GKE nodes) one slice runs on."""
+        return self.type.vms
 
     @property
-    def chips_per_host(self) -> int:
-        return self.type.chips // self.type.hosts
+    def chips_per_vm(self) -> int:
+        return self.type.chips // self.type.vms
 
 
 def _n1_family(gpu: AttachableGpu, data: CatalogData) -> GpuFamily:
@@ -230,6 +238,9 @@ class Catalog:
                 memory_gb=mt.memory_gb,
                 local_ssd_gb=mt.local_ssd_gb,
                 provisioning=tuple(mt.provisioning or fam.provisioning),
+                zones=tuple(mt.zones or fam.zones),
+                gpu_share=mt.gpu_share,
+                unsupported=mt.unsupported or fam.unsupported,
             )
         if machine_type in self.n1_machines:
             if gpu is None:
@@ -261,6 +272,8 @@ class Catalog:
             raise CatalogError(f"{count} x {gpu} allows at most {limit} GB of memory; {machine_type} has {n1.memory_gb}")
         fam = self.family_of_gpu(gpu)
         assert fam is not None
+        # Some zones allow less vCPU and memory per GPU count (P100 x 4): the shape is not offered there.
+        zones = tuple(z for z in att.zones if att.allows(count, n1.vcpus, n1.memory_gb, z))
         return NodeShape(
             machine_type=machine_type,
             family=fam,
@@ -270,6 +283,7 @@ class Catalog:
             memory_gb=n1.memory_gb,
             local_ssd_gb=0,
             provisioning=tuple(att.provisioning),
+            zones=zones,
             attached=True,
         )
 
@@ -392,6 +406,11 @@ class Catalog:
                 return price.spot, where
         return None, None
 
+    def cpu_machine_price(self, machine_type: str, region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
+        """USD per hour of a machine type without accelerators (only N1 has catalog prices), and the price's region."""
+        n1 = self.n1_machines.get(machine_type)
+        return self._pick(n1.prices, region, model) if n1 else (None, None)
+
     def node_price(self, shape: NodeShape, region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
         """USD per hour for one node of `shape`, and the region whose list price was used."""
         if not shape.attached:
@@ -407,10 +426,22 @@ class Catalog:
         per_chip, where = self._pick(self.tpu_generation(gen_id).prices, region, model)
         return (per_chip * chips if per_chip is not None else None), where
 
+    @staticmethod
+    def per_gib_month(prices: dict[str, float], region: str) -> tuple[Optional[float], Optional[str]]:
+        """A storage list price (USD per GiB-month) in `region`, falling back to us-central1, and its region."""
+        for where in (region, "us-central1"):
+            if where in prices:
+                return prices[where], where
+        return None, None
+
+
+def parse_catalog(text: str) -> Catalog:
+    """A catalog from the text of a data file, validated."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return Catalog(CatalogData.model_validate(yaml.load(text, Loader=loader)))
+
 
 @functools.lru_cache(maxsize=1)
 def catalog() -> Catalog:
     """The catalog, loaded and validated once per process."""
-    text = resources.files(__package__).joinpath("data/catalog.yaml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Catalog(CatalogData.model_validate(yaml.load(text, Loader=loader)))
+    return parse_catalog(resources.files(__package__).joinpath("data/catalog.yaml").read_text(encoding="utf-8"))

@@ -52,13 +52,16 @@ class GpuModel(_Model):
 class NicLayout(_Model):
     """The network interfaces a machine of the family needs for its full bandwidth."""
 
-    gvnics: int = Field(ge=1)
+    gvnics: int = Field(ge=1, description="Host NICs (nic0 included), of `host_nic_type`.")
+    host_nic_type: str = Field(default="GVNIC", pattern=r"^(GVNIC|IDPF)$", description="Compute Engine nicType of the host NICs (A4X Max bare metal: IDPF).")
     gpu_nics: int = Field(default=0, ge=0)
     gpu_nic_type: Optional[NicType] = None
+    gpu_stack_type: str = Field(default="IPV4_ONLY", pattern=r"^(IPV4_ONLY|IPV6_ONLY)$", description="Stack type of the GPU NICs' subnets.")
     host_mtu: int = Field(default=1460, ge=1300, le=8896)
     gpu_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
     second_gvnic_mtu: Optional[int] = Field(default=None, ge=1300, le=8896)
     rdma_network_profile: bool = False
+    rdma_profile_suffix: str = Field(default="vpc-roce", pattern=r"^vpc-roce(-metal)?$", description="The zone's RDMA network profile is <zone>-<suffix>.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "NicLayout":
@@ -79,13 +82,31 @@ class Image(_Model):
 
 class MachineType(_Model):
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)+$")
-    gpus: int = Field(ge=0)
+    gpus: int = Field(ge=0, description="GPUs as the Compute Engine API counts them (a fractional G4 counts one).")
+    gpu_share: Optional[float] = Field(default=None, gt=0, lt=1, description="The share of one GPU a fractional (vGPU) machine type gets.")
     vcpus: int = Field(ge=1)
     memory_gb: float = Field(gt=0)
     local_ssd_gb: float = Field(default=0, ge=0)
     network_bandwidth_gbps: Optional[float] = Field(default=None, gt=0)
     provisioning: Optional[list[ProvisioningModel]] = None
+    zones: Optional[list[str]] = Field(default=None, min_length=1, description="Where this type is offered, when that differs from its family's `zones`.")
+    unsupported: Optional[str] = Field(default=None, description="Why no path builds this machine type yet (the catalog lists it for the advisor, costs and the refresh).")
     prices: dict[str, Price] = Field(default_factory=dict)
+
+    @property
+    def gpu_units(self) -> float:
+        """Whole GPUs this machine type carries (a fractional one a share of one)."""
+        return self.gpus * (self.gpu_share or 1.0)
+
+
+class BillingSkus(_Model):
+    """How the Cloud Billing Catalog names a family's SKUs (description prefixes), for `catalog refresh`.
+
+    A machine type's list price is vCPUs x core + memory x RAM + GPUs x GPU + Local SSD (per GiB-month / 730).
+    """
+
+    instance: str = Field(description="The SKU prefix of its core and RAM, e.g. 'A3 Instance' (Spot: 'Spot Preemptible A3 Instance').")
+    gpu: Optional[str] = Field(default=None, description="The SKU prefix of its GPU, e.g. 'Nvidia H100 80GB GPU'.")
 
 
 class GpuFamily(Sourced):
@@ -106,9 +127,23 @@ class GpuFamily(Sourced):
     boot_disk_types: list[str] = Field(min_length=1)
     hyperdisk_ml: bool
     image: Image
-    zones: list[str] = Field(min_length=1)
+    bare_metal: bool = False
+    unsupported: Optional[str] = Field(default=None, description="Why no path builds this family yet.")
+    zones: list[str] = Field(min_length=1, description="Where the family's machine types are offered (a type with its own `zones` list: there instead).")
+    zones_as_of: Optional[datetime.date] = Field(default=None, description="The date of the newest source the zone list was taken from (not when it was read).")
+    listed_regions: list[str] = Field(
+        default_factory=list,
+        description="Regions where a Compute Engine machine-types listing (a source of the family) shows the family; "
+        "where one has no zone in `zones`, its zones are not known yet.",
+    )
+    billing: Optional[BillingSkus] = None
     machine_types: list[MachineType] = Field(default_factory=list)
     notes: Optional[str] = None
+
+    @property
+    def all_zones(self) -> list[str]:
+        """Every zone any machine type of the family is offered in (`zones`, and the types' own lists)."""
+        return sorted(set(self.zones).union(*(mt.zones or [] for mt in self.machine_types)))
 
     @model_validator(mode="after")
     def _gpudirect_matches_nics(self) -> "GpuFamily":
@@ -120,6 +155,15 @@ class GpuFamily(Sourced):
         return self
 
 
+class ZoneLimit(_Model):
+    """Lower vCPU and memory limits of a GPU count in some zones."""
+
+    zones: list[str] = Field(min_length=1)
+    count: int = Field(ge=1)
+    max_vcpus: int = Field(ge=1)
+    max_memory_gb: float = Field(gt=0)
+
+
 class AttachableGpu(Sourced):
     """A GPU attached to N1 machine types as a guest accelerator."""
 
@@ -129,9 +173,20 @@ class AttachableGpu(Sourced):
     counts: list[int] = Field(min_length=1)
     max_vcpus: dict[int, int]
     max_memory_gb: dict[int, float] = Field(default_factory=dict)
+    zone_limits: list[ZoneLimit] = Field(default_factory=list)
     provisioning: list[ProvisioningModel]
     zones: list[str] = Field(min_length=1)
+    zones_as_of: Optional[datetime.date] = None
+    billing_gpu: Optional[str] = Field(default=None, description="The Cloud Billing SKU prefix of the GPU, e.g. 'Nvidia Tesla T4 GPU'.")
     prices: dict[str, Price] = Field(default_factory=dict)
+
+    def allows(self, count: int, vcpus: int, memory_gb: float, zone: Optional[str] = None) -> bool:
+        """Whether `count` of these GPUs fit a VM of that size (in `zone`, where zones differ)."""
+        limits = [(self.max_vcpus.get(count), self.max_memory_gb.get(count))]
+        limits += [(z.max_vcpus, z.max_memory_gb) for z in self.zone_limits if z.count == count and zone in z.zones]
+        return count in self.counts and all(
+            (cpu is None or vcpus <= cpu) and (mem is None or memory_gb <= mem) for cpu, mem in limits
+        )
 
     @model_validator(mode="after")
     def _limits_per_count(self) -> "AttachableGpu":
@@ -146,6 +201,7 @@ class N1Defaults(Sourced):
 
     boot_disk_types: list[str] = Field(min_length=1)
     image: Image
+    billing: Optional[BillingSkus] = None
 
 
 class N1MachineType(_Model):
@@ -159,7 +215,11 @@ class TpuAcceleratorType(_Model):
     name: str
     chips: int = Field(ge=1)
     topology: str = Field(pattern=r"^\d+x\d+(x\d+)?$")
-    hosts: int = Field(ge=1)
+    vms: int = Field(
+        ge=1,
+        description="TPU VMs (GKE nodes) the slice runs on: one VM for single-host slices, VMs of the generation's "
+        "`chips_per_host` chips for multi-host ones. Google's v5e and v6e tables count 8-chip physical hosts instead.",
+    )
 
     @model_validator(mode="after")
     def _topology_matches_chips(self) -> "TpuAcceleratorType":
@@ -170,8 +230,12 @@ class TpuAcceleratorType(_Model):
 
 
 class TpuGkeMachineType(_Model):
+    """A TPU VM machine type and its host shape (vCPUs and memory where a source gives them)."""
+
     name: str
     chips: int = Field(ge=1)
+    vcpus: Optional[int] = Field(default=None, ge=1)
+    memory_gb: Optional[float] = Field(default=None, gt=0)
 
 
 class TpuGke(_Model):
@@ -197,6 +261,7 @@ class TpuGeneration(Sourced):
     vertex: Optional[str] = None
     provisioning: list[ProvisioningModel]
     zones: list[str] = Field(min_length=1)
+    zones_as_of: Optional[datetime.date] = None
     prices: dict[str, Price] = Field(default_factory=dict)
     notes: Optional[str] = None
 
@@ -287,7 +352,17 @@ class CloudStorageFacts(Sourced):
     soft_delete_default_days: int
     soft_delete_min_days: int
     soft_delete_max_days: int
-    prices: dict[str, float] = Field(default_factory=dict)
+    prices: dict[str, float] = Field(default_factory=dict, description="Standard storage, USD per GiB-month by region (billed by use).")
+    billing: Optional[str] = Field(default=None, description="Cloud Billing SKU prefix of regional Standard storage.")
+
+
+class DiskType(Sourced):
+    """A Compute Engine disk type used for boot or data disks, and its capacity list price."""
+
+    type: str = Field(pattern=r"^(pd|hyperdisk)-[a-z]+$")
+    prices: dict[str, float] = Field(default_factory=dict, description="USD per GiB-month of provisioned capacity, by region.")
+    billing: Optional[str] = Field(default=None, description="Cloud Billing SKU prefix of its capacity, e.g. 'Balanced PD Capacity'.")
+    note: Optional[str] = None
 
 
 class StorageFacts(_Model):
@@ -296,6 +371,10 @@ class StorageFacts(_Model):
     parallelstore: ParallelstoreFacts
     hyperdisk_ml: HyperdiskMlFacts
     cloud_storage: CloudStorageFacts
+    disks: list[DiskType] = Field(default_factory=list)
+
+    def disk(self, disk_type: str) -> Optional[DiskType]:
+        return next((d for d in self.disks if d.type == disk_type), None)
 
 
 class VertexPurposeFacts(Sourced):
@@ -512,7 +591,7 @@ class GpuQuotaNames(_Model):
     metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the on-demand pool, where the Compute API lists one.")
     preemptible_metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric of the preemptible pool.")
     gpu_family: str = Field(pattern=r"^[A-Z0-9_]+$", description="Cloud Quotas gpu_family dimension value.")
-    preemptible_quota_id: str = Field(description="Cloud Quotas id of the preemptible pool.")
+    preemptible_quota_id: Optional[str] = Field(default=None, description="Cloud Quotas id of the preemptible pool (none for reservation-only GPUs).")
 
 
 class TpuQuotaNames(_Model):
@@ -746,7 +825,7 @@ class CatalogData(_Model):
         for g in self.guidance:
             check(f"guidance {g.kind.value}", g.sources)
         st = self.storage
-        for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage]:
+        for item in [*st.filestore_tiers, st.lustre, st.parallelstore, st.hyperdisk_ml, st.cloud_storage, *st.disks]:
             check(type(item).__name__, item.sources)
         if self.cloud_tpu_api is not None:
             check("cloud_tpu_api", self.cloud_tpu_api.sources)

@@ -9,7 +9,7 @@ its own checks through its `PathDefinition`.
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from pydantic.alias_generators import to_camel
 
@@ -99,25 +99,32 @@ class _Collector:
 def _zone_choice(
     out: _Collector,
     what: str,
-    offered: list[str],
+    offered: Sequence[str],
     zone: Optional[str],
     zones: list[str],
     region: str,
+    listed_regions: Sequence[str] = (),
 ) -> Optional[str]:
     in_region = [z for z in offered if region_of(z) == region]
+    # A region where Google lists the family but the catalog knows no zone yet: say so, and how to learn them.
+    unknown = (
+        f" (Google lists it in {region}, but the catalog knows no zone there yet: `ai-clusters catalog refresh --project P --write`)"
+        if not in_region and region in listed_regions
+        else ""
+    )
     if zone is not None:
         if region_of(zone) != region:
             out.add("zone", f"{zone} is not in region {region}")
             return None
         if zone not in offered:
-            where = one_of(in_region) if in_region else f"no zone of {region}"
+            where = one_of(in_region) if in_region else f"no zone of {region}{unknown}"
             out.add("zone", f"{what} is not offered in {zone}; offered in: {where}")
             return None
         return zone
     for z in zones:
         if z in offered:
             return z
-    where = one_of(in_region) if in_region else f"no zone of {region} (offered in {one_of(offered)})"
+    where = one_of(in_region) if in_region else f"no zone of {region}{unknown} (offered in {one_of(offered)})"
     out.add("zone", f"{what} is not offered in the environment's zones {', '.join(zones)}; offered in: {where}")
     return None
 
@@ -217,9 +224,9 @@ def resolve_cluster(
                     f"{gen.name} cannot be had {cl.provisioning.model.value}; allowed: {one_of(p.value for p in gen.provisioning)}",
                 )
             slices = cl.tpu.slices
-            if nodes is not None and nodes != tpu.hosts * slices:
-                out.add("nodes", f"{tpu.type.name} x {slices} slice(s) runs on {tpu.hosts * slices} hosts, not {nodes}")
-            nodes = tpu.hosts * slices
+            if nodes is not None and nodes != tpu.vms * slices:
+                out.add("nodes", f"{tpu.type.name} x {slices} slice(s) runs on {tpu.vms * slices} hosts, not {nodes}")
+            nodes = tpu.vms * slices
     else:
         framework = framework or Framework.PYTORCH
         if cl.machine_type is None:
@@ -242,7 +249,9 @@ def resolve_cluster(
             shape = _gpu_shape(out, cl, cat)
         if shape is not None:
             fam = shape.family
-            zone = _zone_choice(out, f"{shape.machine_type} ({fam.name})", fam.zones, cl.zone, zones, region)
+            if shape.refusal:
+                out.add("machineType", shape.refusal)
+            zone = _zone_choice(out, f"{shape.machine_type} ({fam.name})", shape.zones, cl.zone, zones, region, fam.listed_regions)
             if not definition.own_capacity and cl.provisioning.model not in shape.provisioning:
                 out.add(
                     "provisioning.model",

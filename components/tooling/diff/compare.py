@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional
 
 from pulumi.runtime.rpc import is_rpc_secret
 
-from ai_clusters.core.accelerators import TPU_QUEUED, TPU_VM, accelerator_uses
+from ai_clusters.core.accelerators import TPU_QUEUED_TYPES, TPU_VM, accelerator_uses
 from ai_clusters.core.catalog import catalog
 from ai_clusters.rules.platform_rules import DATA_TYPES
 from ai_clusters.tooling.diff.replacements import ReplacementTable, plain, table, unset
@@ -346,7 +346,7 @@ def _accelerators(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, d
 
 
 def _capacity(use: Any, cat: Any) -> tuple[Optional[str], int]:
-    if use.resource_type in (TPU_VM, TPU_QUEUED):
+    if use.resource_type == TPU_VM or use.resource_type in TPU_QUEUED_TYPES:
         name = use.tpu_type or (f"{use.tpu_generation.id} {use.tpu_topology}" if use.tpu_generation is not None else None)
         per_slice = 0
         if use.tpu_type and use.tpu_type in cat.tpu_types:

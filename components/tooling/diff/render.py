@@ -161,6 +161,13 @@ def _resource_rows(d: StackDiff, cap: Optional[int]) -> list[str]:
     return out + [""]
 
 
+def unpriced_label(part: Any) -> str:
+    """One unpriced part as a reader wants it: the resource's name and why it has no price."""
+    if isinstance(part, dict):
+        return f"{str(part.get('urn', '')).rsplit('::', 1)[-1]}: {part.get('reason', '')}"
+    return str(part).rsplit("::", 1)[-1]
+
+
 def _cost_lines(d: StackDiff) -> list[str]:
     c = d.cost
     if not c:
@@ -175,7 +182,8 @@ def _cost_lines(d: StackDiff) -> list[str]:
     unpriced = c.get("unpriced") or {}
     added = [u for u in unpriced.get("head") or [] if u not in (unpriced.get("base") or [])]
     if unpriced.get("head"):
-        out += ["", f"Unpriced in the head ({len(unpriced['head'])}, {len(added)} new): " + "; ".join(_md(u.rsplit("::", 1)[-1]) for u in unpriced["head"][:6])]
+        out += ["", f"Unpriced in the head ({len(unpriced['head'])}, {len(added)} new): " + "; ".join(_md(unpriced_label(u)) for u in unpriced["head"][:6])]
+        out += ["", "Totals leave the unpriced parts out: they are lower bounds."]
     budget = (c.get("budget_hourly_usd") or {}).get("head")
     if budget is not None:
         within = "within" if c["head_hourly_usd"] <= budget else "**over**"

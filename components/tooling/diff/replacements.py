@@ -196,6 +196,7 @@ class ReplacementTable:
         self.sources: dict[str, Any] = dict(doc.get("sources") or {})
         self.types = {name: _rules(name, body, self.sources) for name, body in (doc.get("types") or {}).items()}
         self.families = {prefix: _rules(prefix, body, self.sources) for prefix, body in (doc.get("families") or {}).items()}
+        self.types.update(own_provider_rules())
 
     def rules_for(self, resource_type: str) -> Optional[TypeRules]:
         if resource_type in self.types:
@@ -238,6 +239,18 @@ def _rules(name: str, body: Mapping[str, Any], sources: Mapping[str, Any]) -> Ty
         conditional=conditional,
         stop=tuple(str(body.get("stop") or "").split()),
     )
+
+
+OWN_SOURCE = "ai-clusters"
+"""The source of the rules of our own dynamic providers: their `diff`, read from the code itself."""
+
+
+def own_provider_rules() -> dict[str, TypeRules]:
+    """The rules of the resource types this project's dynamic providers implement (one source: the provider's code)."""
+    from ai_clusters.core.accelerators import TPU_QUEUED_DYNAMIC
+    from ai_clusters.tpu.queued_resource import REPLACING
+
+    return {TPU_QUEUED_DYNAMIC: TypeRules(source=OWN_SOURCE, replace=REPLACING)}
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,6 @@ def snapshot(plan: Any) -> dict[str, Any]:
     for entry, registration in zip(doc.get("resources") or [], plan.resources):
         entry.setdefault("custom", bool(registration.custom))
     cost = doc.setdefault("cost", {})
-    cost.setdefault("unpriced", [str(u) for u in getattr(plan.cost, "unpriced", None) or []])
     clusters = cost.setdefault("by_cluster", {})
     for name, cluster in (getattr(plan.cost, "by_cluster", None) or {}).items():
         fields = dataclasses.asdict(cluster) if dataclasses.is_dataclass(cluster) else dict(vars(cluster))

@@ -75,17 +75,23 @@ class Plan:
             "cost": {
                 "hourly_usd": round(self.cost.hourly_usd, 4),
                 "monthly_usd": round(self.cost.monthly_usd, 2),
+                "complete": self.cost.complete,
                 "budget_hourly_usd": self.budget_hourly_usd,
                 "by_cluster": {
                     name: {
                         "hourly_usd": round(c.hourly_usd, 4),
                         "monthly_usd": round(c.monthly_usd, 2),
+                        "complete": c.complete,
                         "compute_hourly_usd": round(c.compute_hourly_usd, 4),
                         "storage_hourly_usd": round(c.storage_hourly_usd, 4),
                         "hours_per_month": c.hours_per_month,
+                        "unpriced": c.unpriced,
+                        "billed_by_use": c.billed_by_use,
                     }
                     for name, c in sorted(self.cost.by_cluster.items())
                 },
+                "unpriced": [{"urn": u.urn, "cluster": u.cluster, "reason": u.reason} for u in self.cost.unpriced],
+                "billed_by_use": [{"urn": u.urn, "cluster": u.cluster, "reason": u.reason} for u in self.cost.billed_by_use],
             },
             "policy": [{"policy": v.policy, "level": v.level, "message": v.message, "urn": v.urn} for v in self.policy],
             "warnings": list(self.run.warnings),

@@ -1,7 +1,7 @@
 """Render a plan: rich text for a terminal, markdown (with a Mermaid topology) for a pull request."""
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Optional
 
 from rich.console import Console, Group
@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 from ai_clusters.core import labels as contract
 from ai_clusters.core.accelerators import TPU_QUEUED_DYNAMIC, accelerator_uses, queued_request
+from ai_clusters.core.cost import Unpriced, at_least
 from ai_clusters.tooling.plan import Plan, json_safe
 from ai_clusters.tooling.plan.mocks import Registration
 from ai_clusters.core.naming import last_segment
@@ -144,8 +145,27 @@ def _children(plan: Plan) -> dict[Optional[str], list[Registration]]:
     return kids
 
 
-def money(value: Optional[float]) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+def money(value: Optional[float], complete: bool = True) -> str:
+    """Dollars, as a lower bound ("at least") when a part had no list price."""
+    return "—" if value is None else at_least(f"${value:,.2f}", complete)
+
+
+def grouped(items: list[Unpriced]) -> list[str]:
+    """Unpriced (or use-billed) parts, one line per cluster and reason, with how many resources it covers."""
+    counts = Counter((u.cluster or "(unlabelled)", u.reason) for u in items)
+    return [f"{cluster}: {reason}" + (f" ({n} resources)" if n > 1 else "") for (cluster, reason), n in counts.items()]
+
+
+def budget_state(plan: Plan) -> Optional[str]:
+    """within / over / cannot tell (unpriced parts) for the environment's hourly budget, or None without one."""
+    budget = plan.budget_hourly_usd
+    if budget is None:
+        return None
+    if plan.cost.hourly_usd > budget:
+        return "over"
+    if not plan.cost.complete:
+        return f"not known: the priced part is within, {len(plan.cost.unpriced)} part(s) have no list price"
+    return "within"
 
 
 def text(plan: Plan, console: Console) -> None:
@@ -168,23 +188,39 @@ def text(plan: Plan, console: Console) -> None:
     console.print(policy_table(plan))
 
 
-def cost_table(plan: Plan) -> Table:
+def cost_table(plan: Plan) -> Group:
+    """The cost per cluster, then what it leaves out: parts without a list price, and what is billed by use."""
+    cost = plan.cost
     table = Table(title="Cost (list prices, full scale)", show_footer=True)
     table.add_column("cluster", footer="total")
     table.add_column("hours/month", justify="right")
     table.add_column("compute $/h", justify="right")
     table.add_column("storage $/h", justify="right")
-    table.add_column("$/hour", justify="right", footer=money(plan.cost.hourly_usd))
-    table.add_column("$/month", justify="right", footer=money(plan.cost.monthly_usd))
-    for name, c in sorted(plan.cost.by_cluster.items()):
-        table.add_row(name, f"{c.hours_per_month:g}", money(c.compute_hourly_usd), money(c.storage_hourly_usd), money(c.hourly_usd), money(c.monthly_usd))
-    budget = plan.budget_hourly_usd
-    if budget is not None:
-        state = "[green]within[/]" if plan.cost.hourly_usd <= budget else "[red]over[/]"
-        table.caption = f"hourly budget of {plan.environment.spec.name}: {money(budget)} ({state})"
-    if plan.cost.unpriced:
-        table.caption = (table.caption or "") + f" · {len(plan.cost.unpriced)} resource(s) without a list price"
-    return table
+    table.add_column("$/hour", justify="right", footer=money(cost.hourly_usd, cost.complete))
+    table.add_column("$/month", justify="right", footer=money(cost.monthly_usd, cost.complete))
+    table.add_column("unpriced", justify="right", footer=str(len(cost.unpriced)))
+    for name, c in sorted(cost.by_cluster.items()):
+        table.add_row(
+            name,
+            f"{c.hours_per_month:g}",
+            money(c.compute_hourly_usd),
+            money(c.storage_hourly_usd),
+            money(c.hourly_usd, c.complete),
+            money(c.monthly_usd, c.complete),
+            str(len(c.unpriced)),
+        )
+    state = budget_state(plan)
+    if state is not None:
+        style = {"within": "green", "over": "red"}.get(state, "yellow")
+        table.caption = f"hourly budget of {plan.environment.spec.name}: {money(plan.budget_hourly_usd)} ([{style}]{state}[/])"
+    parts: list[Any] = [table]
+    if cost.unpriced:
+        parts.append("[yellow]Not priced (the totals above are lower bounds):[/]")
+        parts.extend(f"  {line}" for line in grouped(cost.unpriced))
+    if cost.billed_by_use:
+        parts.append("[dim]Billed by use, not estimated:[/]")
+        parts.extend(f"[dim]  {line}[/]" for line in grouped(cost.billed_by_use))
+    return Group(*parts)
 
 
 def policy_table(plan: Plan) -> Any:
@@ -216,13 +252,21 @@ def markdown(plan: Plan) -> str:
     lines = [f"## ai-clusters plan · stack `{plan.stack}` · project `{plan.project}`", "", f"**{head}** · {len(plan.resources)} resources", ""]
     if plan.run.warnings:
         lines += ["### Warnings", "", *(f"- ⚠️ {w}" for w in plan.run.warnings), ""]
-    lines += ["### Cost (list prices, full scale)", "", "| cluster | hours/month | $/hour | $/month |", "|---|---:|---:|---:|"]
-    for name, c in sorted(plan.cost.by_cluster.items()):
-        lines.append(f"| {name} | {c.hours_per_month:g} | {money(c.hourly_usd)} | {money(c.monthly_usd)} |")
-    lines.append(f"| **total** | | **{money(plan.cost.hourly_usd)}** | **{money(plan.cost.monthly_usd)}** |")
-    if env.hourly_budget_usd is not None:
-        within = "within" if plan.cost.hourly_usd <= env.hourly_budget_usd else "**over**"
-        lines += ["", f"Hourly budget of `{env.name}`: {money(env.hourly_budget_usd)} ({within})."]
+    cost = plan.cost
+    lines += ["### Cost (list prices, full scale)", "", "| cluster | hours/month | $/hour | $/month | unpriced parts |", "|---|---:|---:|---:|---:|"]
+    for name, c in sorted(cost.by_cluster.items()):
+        lines.append(f"| {name} | {c.hours_per_month:g} | {money(c.hourly_usd, c.complete)} | {money(c.monthly_usd, c.complete)} | {len(c.unpriced)} |")
+    lines.append(f"| **total** | | **{money(cost.hourly_usd, cost.complete)}** | **{money(cost.monthly_usd, cost.complete)}** | {len(cost.unpriced)} |")
+    state = budget_state(plan)
+    if state is not None:
+        lines += ["", f"Hourly budget of `{env.name}`: {money(env.hourly_budget_usd)} ({'**over**' if state == 'over' else state})."]
+    if cost.unpriced:
+        lines += ["", "⚠️ **Not priced** — these parts have no list price in the catalog, so the totals are lower bounds:", ""]
+        lines += [f"- {line}" for line in grouped(cost.unpriced)]
+    if cost.billed_by_use:
+        lines += ["", "<details><summary>Billed by use, not estimated</summary>", ""]
+        lines += [f"- {line}" for line in grouped(cost.billed_by_use)]
+        lines += ["", "</details>"]
     lines += ["", "### Policy verdicts", ""]
     if plan.policy_pack is None:
         lines.append("_The policy pack was not run._")

@@ -4,13 +4,15 @@ from typing import Any
 
 from ai_clusters.rules import RULES
 from ai_clusters.tooling.plan import Plan
+from ai_clusters.tooling.plan.render import grouped
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"mandatory": "error", "advisory": "warning"}
+UNPRICED_RULE = "unpriced-cost"
 
 
 def sarif(plan: Plan) -> dict[str, Any]:
-    """A SARIF log whose rule ids are the policy names; results point at the stack file."""
+    """A SARIF log whose rule ids are the policy names (plus `unpriced-cost` notes); results point at the stack file."""
     stack_file = f"stacks/Pulumi.{plan.stack}.yaml"
     rules = [
         {
@@ -22,6 +24,15 @@ def sarif(plan: Plan) -> dict[str, Any]:
         }
         for rule in RULES
     ]
+    rules.append(
+        {
+            "id": UNPRICED_RULE,
+            "name": UNPRICED_RULE,
+            "shortDescription": {"text": "A provisioned part has no list price in the catalog: the plan's cost totals are lower bounds."},
+            "help": {"text": "Add a sourced list price to the catalog, or read the cost as 'at least'."},
+            "defaultConfiguration": {"level": "note"},
+        }
+    )
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     results = []
     for v in plan.policy:
@@ -39,6 +50,16 @@ def sarif(plan: Plan) -> dict[str, Any]:
         if v.policy in index:
             result["ruleIndex"] = index[v.policy]
         results.append(result)
+    for line in grouped(plan.cost.unpriced):
+        results.append(
+            {
+                "ruleId": UNPRICED_RULE,
+                "ruleIndex": index[UNPRICED_RULE],
+                "level": "note",
+                "message": {"text": f"not priced: {line}"},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": stack_file}}}],
+            }
+        )
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",

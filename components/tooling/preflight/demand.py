@@ -117,8 +117,7 @@ def _gke_tpu_machine(tpu: TpuSlice) -> Optional[str]:
     gke = tpu.generation.gke
     if gke is None:
         return None
-    per_host = tpu.chips // tpu.hosts
-    return next((m.name for m in gke.machine_types if m.chips == per_host), None)
+    return next((m.name for m in gke.machine_types if m.chips == tpu.chips_per_vm), None)
 
 
 def _cluster_demand(cl: ResolvedCluster, facts: QuotaFacts, out: StackDemand) -> None:
@@ -166,7 +165,7 @@ def _cluster_demand(cl: ResolvedCluster, facts: QuotaFacts, out: StackDemand) ->
             cluster=cl.name,
             zone=cl.zone,
             machine_type=machine,
-            nodes=cl.tpu.hosts * slices,
+            nodes=cl.tpu.vms * slices,
             model=model,
             pool=pool,
             offered_in=tuple(cl.tpu.generation.zones),

@@ -93,7 +93,7 @@ def gpu_fallback(cat: Catalog, gpu: str, pool: Pool) -> Optional[Lookup]:
     if names is None or facts is None or pool == Pool.RESERVED:
         return None
     if pool == Pool.PREEMPTIBLE:
-        return Lookup(Method.QUOTA_INFO, facts.compute_service, names.preemptible_quota_id)
+        return Lookup(Method.QUOTA_INFO, facts.compute_service, names.preemptible_quota_id) if names.preemptible_quota_id else None
     return Lookup(Method.QUOTA_INFO, facts.compute_service, facts.gpu_family_quota_id)
 
 
