@@ -7,7 +7,6 @@ reported together, each with its key path; nothing of a path is special-cased he
 its own checks through its `PathDefinition`.
 """
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
@@ -16,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from ai_clusters.core.advisor import choose_shape
 from ai_clusters.core.catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
 from ai_clusters.core.enums import Framework, ProvisioningModel, WorkloadKind
+from ai_clusters.core.spec.capacity import check_capacity, check_derived_nodes, default_capacity
 from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
 from ai_clusters.core.spec.models import ClusterSpec, EnvironmentSpec, StorageSpec
 from ai_clusters.core.spec.paths import PathDefinition, path_definition
@@ -249,10 +249,14 @@ def resolve_cluster(
                     f"{shape.machine_type} cannot be had {cl.provisioning.model.value}; allowed: "
                     f"{one_of(p.value for p in shape.provisioning)}",
                 )
-            nodes = nodes or max(1, math.ceil(cl.workload.accelerators / shape.gpus))
+            nodes = nodes or check_derived_nodes(out.add, cl.workload.accelerators, shape.gpus, shape.machine_type)
             limit = fam.max_placement_group_vms
-            if limit and nodes > limit and cl.workload.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING):
-                out.add("nodes", f"{nodes} nodes exceed {fam.name}'s compact placement limit of {limit} VMs")
+            if nodes and limit and nodes > limit and cl.workload.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING):
+                out.add(
+                    "nodes" if cl.nodes is not None else "workload.accelerators",
+                    f"{nodes} nodes exceed {fam.name}'s compact placement limit of {limit} VMs "
+                    f"(at most {limit} x {shape.machine_type}: {limit * shape.gpus:,} GPUs)",
+                )
 
     storage = cl.storage or default_storage(cl.workload.kind, cl.path)
     if zone is not None:
@@ -278,9 +282,12 @@ def resolve_cluster(
         options=options,
     )
     plan = definition.plan(resolved, out.add)
+    if not out.problems:
+        resolved = replace(resolved, plan=plan)
+        check_capacity(out.add, cl.workload.accelerators, (definition.capacity or default_capacity)(resolved))
     if out.problems:
         raise SpecError(out.problems, partial=resolved)
-    return replace(resolved, plan=plan)
+    return resolved
 
 
 def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> ResolvedEnvironment:
