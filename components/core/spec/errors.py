@@ -60,6 +60,8 @@ def _describe(err: dict) -> str:
         return "unknown key"
     if kind == "missing":
         return "is required"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     if kind.endswith("_parsing") or kind.endswith("_type"):

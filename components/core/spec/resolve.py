@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from ai_clusters.core.advisor import choose_shape
 from ai_clusters.core.catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
 from ai_clusters.core.enums import Framework, ProvisioningModel, WorkloadKind
+from ai_clusters.core.places import check_region
 from ai_clusters.core.spec.capacity import check_capacity, check_derived_nodes, default_capacity
 from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
 from ai_clusters.core.spec.models import ClusterSpec, EnvironmentSpec, StorageSpec
@@ -294,6 +295,10 @@ def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> 
     """Check every cluster of an environment; SpecError lists every problem of every cluster."""
     cat = cat or catalog()
     problems: list[Problem] = []
+    try:
+        check_region(env.region, cat)
+    except CatalogError as exc:
+        problems.append(Problem("region", str(exc)))
     for z in env.zones:
         if region_of(z) != env.region:
             problems.append(Problem("zones", f"{z} is not in region {env.region}"))
