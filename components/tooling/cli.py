@@ -7,6 +7,7 @@ not be made. Bad input prints one line per problem with its key path, never a tr
 import contextlib
 import io
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -707,8 +708,15 @@ def validate_job(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. An unexpected exception is one line, never a traceback, unless
+    AI_CLUSTERS_TRACEBACK=1 asks for it."""
+    try:
+        app()
+    except Exception as exc:  # typer's exits are SystemExit, not Exception
+        if os.environ.get("AI_CLUSTERS_TRACEBACK") == "1":
+            raise
+        error(f"internal error: {type(exc).__name__}: {exc} (AI_CLUSTERS_TRACEBACK=1 shows where; please report it)")
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from ai_clusters.core.advisor import choose_shape
 from ai_clusters.core.catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
-from ai_clusters.core.enums import Framework, ProvisioningModel, WorkloadKind
+from ai_clusters.core.enums import Framework, GpuDirect, ProvisioningModel, WorkloadKind
+from ai_clusters.core.nics import family_uses_gpu_nics, gpu_cidr_problems
 from ai_clusters.core.places import check_region
 from ai_clusters.core.spec.capacity import check_capacity, check_derived_nodes, default_capacity
 from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
@@ -297,8 +298,8 @@ def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> 
     problems: list[Problem] = []
     try:
         check_region(env.region, cat)
-    except CatalogError as exc:
-        problems.append(Problem("region", str(exc)))
+    except CatalogError as exc:  # every cluster's zone would only say the same again
+        raise SpecError([Problem("region", str(exc))]) from None
     for z in env.zones:
         if region_of(z) != env.region:
             problems.append(Problem("zones", f"{z} is not in region {env.region}"))
@@ -325,9 +326,42 @@ def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> 
             )
         except SpecError as exc:
             problems.extend(exc.problems)
+    problems.extend(_network_problems(env, resolved.clusters))
     if problems:
         raise SpecError(problems)
     return resolved
 
 
-__all__ = ["ResolvedCluster", "ResolvedEnvironment", "resolve_cluster", "resolve_environment"]
+def accelerator_networks(clusters: list[ResolvedCluster]) -> list[tuple[NodeShape, str]]:
+    """One node shape per (family, zone) whose GPU/RDMA NICs the environment's network must serve."""
+    found: dict[tuple[str, str], NodeShape] = {}
+    for cl in clusters:
+        for shape in cl.node_shapes:
+            if shape.gpudirect != GpuDirect.NONE and family_uses_gpu_nics(shape.family, shape.gpus):
+                found.setdefault((shape.family.id, cl.zone), shape)
+    return [(shape, zone) for (_, zone), shape in found.items()]
+
+
+def _network_problems(env: EnvironmentSpec, clusters: list[ResolvedCluster]) -> list[Problem]:
+    """The environment's network against what its clusters need: accelerator subnets, the host MTU."""
+    pairs = [(shape.family, zone) for shape, zone in accelerator_networks(clusters)]
+    problems = [Problem("network.gpuCidr", p) for p in gpu_cidr_problems(env.network.gpu_cidr, pairs)]
+    return problems + _host_mtu_problems(env, clusters)
+
+
+def _host_mtu_problems(env: EnvironmentSpec, clusters: list[ResolvedCluster]) -> list[Problem]:
+    """A host VPC MTU set below what a GPUDirect family of the environment needs."""
+    mtu = env.network.host_mtu
+    if mtu is None:
+        return []
+    index = {cl.name: i for i, cl in reversed(list(enumerate(env.clusters)))}
+    out: list[Problem] = []
+    for cl in clusters:
+        for shape in cl.node_shapes:
+            fam = shape.family
+            if family_uses_gpu_nics(fam, shape.gpus) and mtu < fam.network.host_mtu:
+                out.append(Problem("network.hostMtu", f"{mtu} is below the {fam.network.host_mtu} that {fam.name} (clusters[{index[cl.name]}]) needs"))
+    return list(dict.fromkeys(out))
+
+
+__all__ = ["ResolvedCluster", "ResolvedEnvironment", "accelerator_networks", "resolve_cluster", "resolve_environment"]

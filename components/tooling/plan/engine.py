@@ -137,6 +137,8 @@ def read_stack_config(project: Project, stack: str) -> dict[str, Any]:
     for key, value in raw.items():
         if not isinstance(key, str) or not key:
             raise PlanInputError(f"{where}: config key {key!r} is not a name such as gcp:project or ai-clusters:clusters")
+        if value is None:
+            continue  # `key:` left empty gives nothing, so a required key is reported as missing
         if isinstance(value, dict) and set(value) == {"secure"}:
             raise PlanInputError(f"{where}: {key} is a secret; the offline plan cannot decrypt secrets")
         full = key if ":" in key else f"{project.name}:{key}"
@@ -256,12 +258,29 @@ def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str,
             exports[key] = _sync_await(_resolve(value))
     except pulumi.RunError as exc:
         raise SpecError([], str(exc)) from None
+    except Exception as exc:
+        found = _spec_error_in(exc)
+        if found is None:
+            raise
+        raise found from None  # a check that could only run on an Output's value: bad input all the same
     finally:
         monitor.close()
     registrations = sorted(monitor.registrations, key=lambda r: r.urn)  # stable, whatever the RPC order
     return ProgramRun(
         stack=stack, project=project, config=config, registrations=registrations, exports=exports, component_outputs=dict(monitor.component_outputs)
     )
+
+
+def _spec_error_in(exc: BaseException) -> Optional[SpecError]:
+    """The SpecError an exception carries, however deep Pulumi wrapped it ("While processing input …")."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SpecError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 async def _resolve(value: Any) -> Any:
