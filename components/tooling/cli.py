@@ -47,17 +47,17 @@ class PlanFormat(str, Enum):
 
 
 def say(label: str, style: str, message: str, console: Optional[Console] = None) -> None:
-    """One message: a coloured label, then the text exactly as written (never read as rich markup, so
+    """One message: a coloured label (`error:`, `wrote`), then the text exactly as written (never read as rich markup, so
     `^[a-z]…$` and `clusters[0]` print as they are)."""
-    (console or err).print(Text.assemble((f"{label}:", style), " ", message), highlight=False)
+    (console or err).print(Text.assemble((label, style), " ", message), highlight=False)
 
 
 def error(message: str) -> None:
-    say("error", "red", message)
+    say("error:", "red", message)
 
 
 def note(message: str) -> None:
-    say("note", "yellow", message)
+    say("note:", "yellow", message)
 
 
 def fail_input(message: str) -> "typer.Exit":
@@ -527,7 +527,7 @@ def preflight(
     except SpecError as exc:
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
-        say("could not check", "yellow", line)
+        say("could not check:", "yellow", line)
     if format == PreflightFormat.text:
         if output:
             write_output(output, rendered(lambda console: pf_render.text(report, console), 200))
