@@ -196,6 +196,16 @@ def test_a_broken_stack_is_one_clear_error_naming_its_key(project, name):
     assert "<unicode string>" not in result.output
 
 
+@pytest.mark.parametrize("name", ["yaml-list", "two-file-systems-at-home", "accelerators-vs-gke-autoscaling", "region-unknown"])
+@pytest.mark.parametrize("command", [["validate-job", "--cluster", "serve"], ["blueprint", "--cluster", "serve", "--output", "-"], ["preflight"]])
+def test_every_command_that_reads_a_stack_reports_it_the_same_way(project, name, command):
+    content, key, fragment = CASES[name]
+    write_stack(project, name, content)
+    result = runner.invoke(app, [command[0], "--stack", name, "--project-dir", str(project), *command[1:]])
+    assert_clean_exit_2(result)
+    assert any(line.startswith(f"error: {key}") and fragment in line for line in result.output.splitlines()), result.output
+
+
 def test_the_good_stack_the_cases_break_plans(project):
     write_stack(project, "good", GOOD)
     result = plan(project, "good")

@@ -687,11 +687,15 @@ def validate_job(
     from ai_clusters.tooling.plan import PlanInputError
     from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_program
 
+    from ai_clusters.core.spec import load_environment
+
     output_file(output)
     try:
         project = find_project(project_dir)
+        config = read_stack_config(project, stack)
+        load_environment(config)  # every problem with its key path, before the program runs
         with err.status(f"running stack {stack} under mocks …"):
-            run = run_program(project, stack, read_stack_config(project, stack))
+            run = run_program(project, stack, config)
     except PlanInputError as exc:
         raise fail_input(str(exc)) from None
     except SpecError as exc:
