@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="ai-clusters",
-    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, pre-flight, Cluster Toolkit blueprints.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -144,9 +143,7 @@ def main_options(
 ) -> None:
     """AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, pre-flight, Cluster Toolkit blueprints.
 
-    Exit codes of every command: 0 fine, 1 a check failed (a mandatory policy, pre-flight, no feasible
-    tier), 2 bad input (one line per problem, naming the key path; never a traceback), 3 a check could
-    not be made (the policy pack, a provider, Google Cloud unreachable).
+    Exit codes of every command: 0 fine, 1 a check failed (a mandatory policy, pre-flight, no feasible tier), 2 bad input (one line per problem, naming the key path; never a traceback), 3 a check could not be made (the policy pack, a provider, Google Cloud unreachable).
     """
 
 
@@ -160,8 +157,7 @@ def plan(
 ) -> None:
     """Run the stack's Pulumi program under mocks: resources, hourly cost, policy verdicts.
 
-    Exit codes: 0 fine, 1 a mandatory policy failed, 2 bad input (one line per problem, naming the key
-    path and the allowed values), 3 the policy pack could not run.
+    Exit codes: 0 fine, 1 a mandatory policy failed, 2 bad input (one line per problem, naming the key path and the allowed values), 3 the policy pack could not run.
     """
     from ai_clusters.tooling.plan import PlanInputError, make_plan
     from ai_clusters.tooling.plan import render
