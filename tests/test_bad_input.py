@@ -342,6 +342,20 @@ def test_prices_from_another_region_say_where_they_are_from():
     assert f"({where})" in result.stdout, f"{family} in {region} is priced from {where}"
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--hpc-offload", "extreme", "-w", "hpc"], "error: --hpc-offload: 'extreme' is not one of low, medium, high"),
+        (["-a", "100001"], "error: --accelerators: Input should be less than or equal to 100000"),
+        (["-w", "pretraining", "--latency-ms", "5"], "error: recommend: latencyMs applies to inference only, not pretraining"),
+    ],
+)
+def test_recommend_names_the_options_typed(args, message):
+    result = runner.invoke(app, ["recommend", *(["-w", "inference"] if "-w" not in args else []), *args])
+    assert_clean_exit_2(result)
+    assert message in result.output
+
+
 # --- absurd scale: refused with the largest shape that fits -----------------------------------------
 
 def test_a_hundred_thousand_inference_gpus_name_the_largest_shape_of_each_family():

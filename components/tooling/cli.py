@@ -21,7 +21,7 @@ from rich.text import Text
 from ai_clusters.tooling.benchmark.config import ComputeDtype, ModelKind
 from ai_clusters.core.catalog import CatalogError, catalog, region_of
 from ai_clusters.core.enums import ProvisioningModel, WorkloadKind
-from ai_clusters.core.spec import SpecError
+from ai_clusters.core.spec import Problem, SpecError
 
 if TYPE_CHECKING:
     from ai_clusters.core.advisor import Candidate
@@ -224,13 +224,14 @@ def recommend(
     from ai_clusters.core.spec import WorkloadSpec, parse_model
 
     known_region(region)
+    options = {"kind": "--workload", "accelerators": "--accelerators", "modelParamsB": "--model-params-b", "latencyMs": "--latency-ms", "hpcOffload": "--hpc-offload", "(top level)": "recommend"}
     try:
         spec = parse_model(
             WorkloadSpec,
             {"kind": workload, "accelerators": accelerators, "modelParamsB": model_params_b, "latencyMs": latency_ms, "hpcOffload": hpc_offload},
         )
-    except SpecError as exc:
-        raise bad_spec(exc) from None
+    except SpecError as exc:  # named by the options typed, not the stack keys they stand for
+        raise bad_spec(SpecError([Problem(options.get(p.path, p.path), p.message) for p in exc.problems])) from None
     measured = None
     if benchmarks is not None:
         from ai_clusters.tooling.benchmark.results import seconds_per_epoch_by_tier
