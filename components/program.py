@@ -9,10 +9,10 @@ from typing import Any, Callable, Mapping
 
 import pulumi
 
-from ai_clusters.core.enums import ClusterPath, GpuDirect
+from ai_clusters.core.enums import ClusterPath
 from ai_clusters.blocks.network import ClusterNetwork
-from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.core.spec import ResolvedCluster, ResolvedEnvironment, SpecError, load_environment, path_definition
+from ai_clusters.core.spec.resolve import accelerator_networks as resolved_accelerator_networks
 from ai_clusters.blocks.storage import ClusterStorage
 from ai_clusters.blocks.component import BuildContext
 from ai_clusters.blocks.outputs import typed_outputs
@@ -26,15 +26,7 @@ def _builder(path: ClusterPath) -> Callable[[ResolvedCluster, BuildContext], pul
 
 def accelerator_networks(env: ResolvedEnvironment) -> list[dict[str, str]]:
     """The (family, zone) pairs whose GPU/RDMA NICs the environment's network must serve."""
-    wanted: list[dict[str, str]] = []
-    for cl in env.clusters:
-        for shape in cl.node_shapes:
-            if shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
-                continue
-            item = {"family": shape.family.id, "zone": cl.zone}
-            if item not in wanted:
-                wanted.append(item)
-    return wanted
+    return [{"family": shape.family.id, "zone": zone} for shape, zone in resolved_accelerator_networks(env.clusters)]
 
 
 def build(env: ResolvedEnvironment, deployment_name: str) -> dict[str, Any]:

@@ -14,6 +14,29 @@ from ai_clusters.tooling.plan.mocks import Registration
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The reference stacks this project ships, named: a stack a user adds to stacks/ is not a test case
+# (every test that runs "the repository's stacks" runs these).
+REFERENCE_STACKS = (
+    "ce-a3high-train",
+    "ce-a3mega-train",
+    "ce-a3ultra-rdma",
+    "ce-g2-serve",
+    "dev",
+    "gke-a3mega-train",
+    "gke-l4-serve",
+    "gke-tpu-v6e",
+    "prod",
+    "slurm-a3mega",
+    "staging",
+    "tpu-multislice",
+    "tpu-serve",
+    "tpu-train",
+    "tpu-v5p-spot-queued",
+    "tpu-v6e-multislice-flex",
+    "vertex-finetune",
+    "vertex-serve",
+)
+
 
 class Registered:
     """The resources a mocked run registered, with lookups for assertions."""

@@ -194,7 +194,7 @@ def test_a_local_mnist_copy_is_read_from_idx_files_or_npz(tmp_path):
 
 # --- the command --------------------------------------------------------------------------------
 def test_benchmark_command_writes_the_result(tmp_path):
-    out = tmp_path / "res" / "tiny.json"
+    out = tmp_path / "tiny.json"  # an --output folder must exist (tests/test_bad_input.py)
     result = CliRunner().invoke(
         cli.app,
         ["benchmark", "--epochs", "1", "--train-samples", "256", "--test-samples", "64", "--batch-size", "64",

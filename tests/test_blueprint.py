@@ -50,7 +50,7 @@ def example() -> dict:
 
 def variants() -> list:
     ultra = slurm_cluster(
-        workload={"kind": "finetuning", "accelerators": 16},
+        workload={"kind": "finetuning", "accelerators": 52},  # every GPU node set at its largest: 2 x 8 + 2 x 2 + 4 x 8
         machineType="a3-ultragpu-8g",
         zone="us-central1-b",
         provisioning={"model": "reservation", "reservation": "ultra"},

@@ -23,7 +23,10 @@ def test_every_subpackage_of_components_is_listed_in_pyproject():
         for init in (ROOT / "components").rglob("__init__.py")
         if "__pycache__" not in init.parts
     }
-    assert found == listed, "a wheel would leave out " + ", ".join(sorted(found - listed))
+    data_only = {name for name in listed - found if not list((ROOT / "components" / Path(*name.split(".")[1:])).glob("*.py"))}
+    assert found | data_only == listed, "a wheel would leave out " + ", ".join(sorted(found - listed))
+    # folders of data only (the catalog's data/) are listed as packages, as setuptools asks, with their files
+    assert data_only and data_only <= set(cfg["package-data"]), "a data folder is a package with its package-data"
     assert all(name.startswith("ai_clusters") for name in listed), "no other top-level package is installed"
 
 
@@ -39,12 +42,19 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "components", src / "components", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(src)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--verbose", "--wheel-dir", str(out), str(src)],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    (out / "build.log").write_text(done.stdout + done.stderr)
     (found,) = out.glob("ai_clusters-*.whl")
     return found
+
+
+def test_the_build_warns_about_nothing_in_pyproject(wheel):
+    log = (wheel.parent / "build.log").read_text()
+    warnings = [line.strip() for line in log.splitlines() if "Warning" in line or "deprecated" in line.lower()]
+    assert warnings == [], warnings
 
 
 def test_the_wheel_installs_only_ai_clusters(wheel):

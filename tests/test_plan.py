@@ -34,7 +34,7 @@ def dev() -> tuple[int, dict]:
 def test_dev_plan_json_has_exactly_the_documented_shape(dev):
     code, doc = dev
     assert code == 0
-    assert list(doc) == ["stack", "project", "resources", "cost", "policy", "warnings"]
+    assert list(doc) == ["stack", "project", "resources", "cost", "policy", "warnings", "policy_not_checked"]
     assert doc["stack"] == "dev" and doc["project"] == "acme-ml-dev"
     assert doc["resources"], "the dev stack creates resources"
     urns = {r["urn"] for r in doc["resources"]}
@@ -47,6 +47,8 @@ def test_dev_plan_json_has_exactly_the_documented_shape(dev):
     assert doc["cost"]["budget_hourly_usd"] == 25
     for v in doc["policy"]:
         assert set(v) == {"policy", "level", "message", "urn"}
+    # policies/config/dev.json gives dev a budget and its allowed families: everything was checked
+    assert doc["policy_not_checked"] == []
 
 
 def test_dev_plan_shows_the_real_inputs_the_engine_receives(dev):

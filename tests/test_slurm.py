@@ -279,7 +279,7 @@ def test_a3_ultra_node_sets_get_rdma_nics_and_bind_to_their_reservation():
 
 
 def test_flex_start_node_sets_are_dynamic_and_wait_for_capacity():
-    cl = slurm_cluster(provisioning={"model": "flex-start", "maxRunHours": 24}, nodes=4)
+    cl = slurm_cluster(provisioning={"model": "flex-start", "maxRunHours": 24}, nodes=4, workload={"kind": "pretraining", "accelerators": 32})
     reg = run_stack(stack(cl))
     t = reg.named("hpc-a3mega").inputs
     assert t["scheduling"]["provisioningModel"] == "FLEX_START" and t["scheduling"]["maxRunDuration"] == {"seconds": 86400}
@@ -294,6 +294,7 @@ def test_mixed_families_get_each_familys_networks_and_a_g2_set_can_declare_its_o
     cl = slurm_cluster(
         machineType="a3-megagpu-8g",
         nodes=2,
+        workload={"kind": "pretraining", "accelerators": 36},  # every GPU node set: 2 x 8 + 2 x 8 + 2 x 2
         slurm={
             "nodeSets": [
                 {"name": "mega"},

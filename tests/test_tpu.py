@@ -376,7 +376,7 @@ def tpu_cluster(**over) -> dict:
 
 
 def test_a_stack_resolves_the_runtime_zone_and_hosts_of_a_tpu_cluster():
-    (cl,) = load_environment(config(tpu_cluster(tpu={"generation": "v5e", "topology": "4x4", "slices": 2}, framework="pytorch"))).clusters
+    (cl,) = load_environment(config(tpu_cluster(tpu={"generation": "v5e", "topology": "4x4", "slices": 2}, framework="pytorch", workload={"kind": "pretraining", "accelerators": 32}))).clusters
     assert (cl.tpu.type.name, cl.plan.runtime_version, cl.zone, cl.nodes, cl.accelerators) == ("v5litepod-16", "v2-alpha-tpuv5-lite", "us-central1-a", 8, 32)
 
 

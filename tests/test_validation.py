@@ -18,10 +18,10 @@ from ai_clusters.gke import validation as gke_validation
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_program
 from ai_clusters.core.spec import load_environment
 
-from .conftest import ROOT
+from .conftest import REFERENCE_STACKS, ROOT
 
 PROJECT = find_project(ROOT)
-STACKS = PROJECT.stacks()
+STACKS = REFERENCE_STACKS
 
 
 @functools.lru_cache(maxsize=None)

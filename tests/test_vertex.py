@@ -76,10 +76,10 @@ def test_every_training_machine_gets_the_accelerator_enum_that_fits_it(machine, 
 
 @pytest.mark.parametrize("machine, enum, gpus, region", list(vertex_cases("prediction")))
 def test_every_serving_machine_gets_the_accelerator_enum_that_fits_it(machine, enum, gpus, region):
-    reg, _ = build(VertexServing, "svc", base("inference", machine, gpus, region))
+    floor = catalog().vertex_facts("prediction").min_replicas.get(machine, 1)
+    reg, _ = build(VertexServing, "svc", base("inference", machine, gpus * floor, region))  # the fewest replicas it serves from
     ded = reg.one(VERTEX_POOL).inputs["dedicatedResources"]
     assert ded["machineSpec"] == {"machineType": machine, "acceleratorType": enum, "acceleratorCount": gpus}
-    floor = catalog().vertex_facts("prediction").min_replicas.get(machine, 1)
     assert ded["minReplicaCount"] == floor and ded["maxReplicaCount"] >= floor
 
 
@@ -87,7 +87,7 @@ def test_every_serving_machine_gets_the_accelerator_enum_that_fits_it(machine, e
 
 def test_training_cluster_is_private_runs_as_its_own_account_and_has_tensorboard_and_staging():
     args = base(vertex={"min_replicas": 1, "max_replicas": 3, "boot_disk_gb": 500, "pools": [{"machine_type": "n2-highcpu-16", "replicas": 2}]},
-                workload={"kind": "finetuning", "accelerators": 8}, private_services_range="env-psa", nodes=1)
+                workload={"kind": "finetuning", "accelerators": 24}, private_services_range="env-psa", nodes=1)  # 3 replicas at most
     args["machine_type"] = "a3-megagpu-8g"  # Vertex AI sets up GPUDirect-TCPXO on it, so it may scale out
     reg, out = build(VertexTraining, "ft", args, ("persistent_resource_id", "staging_bucket", "custom_job_command", "custom_job_config", "tensorboard", "service_account"))
     pr = reg.one(VERTEX_PERSISTENT).inputs
@@ -152,7 +152,7 @@ def test_psc_interface_and_cmek_grant_the_service_agent_only_what_the_docs_ask()
 # ---- VertexServing -----------------------------------------------------------------------------
 
 def test_latency_bound_serving_on_a_dedicated_psc_endpoint():
-    args = base("inference", "g2-standard-8", 1, workload={"kind": "inference", "accelerators": 1, "latency_ms": 150},
+    args = base("inference", "g2-standard-8", 1, workload={"kind": "inference", "accelerators": 4, "latency_ms": 150},
                 vertex={"max_replicas": 4, "autoscaling_target": 70})
     reg, out = build(VertexServing, "chat", args, ("endpoint_id", "resource_pool_id", "resource_pool_name", "service_account", "min_replicas"))
     pool = reg.one(VERTEX_POOL).inputs
@@ -301,11 +301,11 @@ def written(component, name: str, args: dict) -> dict:
 
 
 def test_accelerator_uses_read_the_resources_as_written():
-    res = written(VertexTraining, "ft", base(machine="a3-megagpu-8g", vertex={"min_replicas": 1, "max_replicas": 4}, nodes=2))
+    res = written(VertexTraining, "ft", base(machine="a3-megagpu-8g", accelerators=32, vertex={"min_replicas": 1, "max_replicas": 4}, nodes=2))
     (use,) = accelerator_uses(VERTEX_PERSISTENT, res[VERTEX_PERSISTENT].inputs)
     assert (use.family.id, use.gpu, use.gpus_per_node, use.nodes, use.min_nodes) == ("a3-mega", "nvidia-h100-mega-80gb", 8, 4, 1)
     assert use.labels["ai-workload"] == "finetuning"
-    served = written(VertexServing, "svc", base("inference", "g2-standard-8", 1, vertex={"max_replicas": 3}))
+    served = written(VertexServing, "svc", base("inference", "g2-standard-8", 3, vertex={"max_replicas": 3}))
     pool, endpoint = served[VERTEX_POOL].inputs, served[VERTEX_ENDPOINT].inputs
     (use,) = accelerator_uses(VERTEX_POOL, pool)
     assert (use.family.id, use.gpus_per_node, use.nodes, use.min_nodes, use.labels) == ("g2", 1, 3, 1, {})

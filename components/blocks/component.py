@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 from pydantic.alias_generators import to_camel
 
 from ai_clusters.blocks.outputs import register_typed_outputs
-from ai_clusters.core.catalog import catalog, region_of
+from ai_clusters.core.places import zones_of
 from ai_clusters.core.enums import ClusterPath
 from ai_clusters.core.spec import ClusterSpec, Problem, ResolvedCluster, SpecError, parse_model, resolve_cluster
 
@@ -70,9 +70,7 @@ def provider_project(args: Mapping[str, Any]) -> pulumi.Input[str]:
 
 def catalog_zones(region: str) -> list[str]:
     """Every zone of `region` the catalog knows, in order."""
-    cat = catalog()
-    zones = {z for f in cat.families.values() for z in f.all_zones} | {z for g in cat.tpu_generations.values() for z in g.zones}
-    return sorted(z for z in zones if region_of(z) == region)
+    return zones_of(region)
 
 
 def resolve_args(name: str, args: Mapping[str, Any], path: ClusterPath) -> ResolvedCluster:

@@ -23,21 +23,15 @@ from typing_extensions import NotRequired
 from ai_clusters.blocks.args import NetworkAttachmentArgs, NicArgs
 from ai_clusters.core.catalog import CatalogError, GpuFamily, catalog, one_of, region_of
 from ai_clusters.core.enums import GpuDirect, NicType
-from ai_clusters.core.nics import family_uses_gpu_nics
+from ai_clusters.core.nics import GPU_SUBNET_PREFIX, family_uses_gpu_nics, gpu_cidr_problems, subnets
 from ai_clusters.core.spec import NetworkSpec, Problem, SpecError, parse_model
 from ai_clusters.blocks.outputs import register_typed_outputs
 from ai_clusters.blocks.component import provider_project
 
 IAP_RANGE = "35.235.240.0/20"  # Identity-Aware Proxy TCP forwarding source range
-GPU_SUBNET_PREFIX = 22  # each GPU/RDMA subnet: 1,020 addresses, one per node
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-def _subnets(cidr: str, prefix: int) -> list[str]:
-    net = ipaddress.ip_network(cidr)
-    return [str(s) for s in net.subnets(new_prefix=max(prefix, net.prefixlen))]
-
 
 def roce_profile(project: pulumi.Input[str], zone: str) -> pulumi.Output[str]:
     """The URL of a zone's RoCE network profile, as `gcloud --network-profile=ZONE-vpc-roce` names it."""
@@ -263,13 +257,10 @@ class ClusterNetwork(pulumi.ComponentResource):
 
     # -- accelerator networks ----------------------------------------------------------------
     def _build_accelerator_networks(self, name, families, project, region, spec, child) -> None:
-        cidrs = iter(_subnets(spec.gpu_cidr, GPU_SUBNET_PREFIX))
+        cidrs = iter(subnets(spec.gpu_cidr, GPU_SUBNET_PREFIX))  # enough of them: counted before anything is registered
 
         def next_cidr() -> str:
-            try:
-                return next(cidrs)
-            except StopIteration:
-                raise SpecError([Problem("network.gpuCidr", f"{spec.gpu_cidr} has too few /{GPU_SUBNET_PREFIX} subnets for these accelerator networks")]) from None
+            return next(cidrs)
 
         def vpc(net_name: str, mtu: int, subnets: int, nic_type: NicType, zone: str = "", profile: Optional[pulumi.Input[str]] = None):
             network = gcp.compute.Network(
@@ -435,6 +426,8 @@ def _validate_network_args(name: str, args: dict) -> tuple[NetworkSpec, list[tup
             continue
         if (fam, zone) not in families:
             families.append((fam, zone))
+    if spec is not None:
+        problems.extend(Problem("gpuCidr", p) for p in gpu_cidr_problems(spec.gpu_cidr, families))
     if problems:
         raise SpecError(problems, subject)
     assert spec is not None

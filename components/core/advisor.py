@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol
 
 from ai_clusters.core.catalog import Catalog, NodeShape, catalog, region_of
 from ai_clusters.core.enums import GpuDirect, HpcOffload, ProvisioningModel, WorkloadKind
+from ai_clusters.core.limits import MAX_CLUSTER_NODES
 
 
 class Workload(Protocol):
@@ -167,6 +168,12 @@ def _gpu_candidate(
     largest = max((s.gpus for s in shapes), default=0)
     if workload.kind in TRAINING and fam.gpudirect == GpuDirect.NONE and largest and workload.accelerators > largest:
         return None, f"{workload.accelerators} GPUs of training span nodes, and {fam.name} has no GPUDirect networking (at most {largest} GPUs per VM)"
+    widest = max(shapes, key=lambda s: s.gpus, default=None)
+    if widest is not None and math.ceil(workload.accelerators / widest.gpus) > MAX_CLUSTER_NODES:
+        return None, (
+            f"{workload.accelerators:,} GPUs need {math.ceil(workload.accelerators / widest.gpus):,} nodes even of {widest.machine_type}, "
+            f"over the {MAX_CLUSTER_NODES:,} nodes of one cluster (at most {MAX_CLUSTER_NODES * widest.gpus:,} GPUs of {fam.name})"
+        )
     best: Optional[Candidate] = None
     reasons: list[str] = []
     for shape in shapes:
@@ -183,11 +190,17 @@ def _gpu_candidate(
             )
             continue
         nodes = max(1, math.ceil(workload.accelerators / shape.gpus))
+        if nodes > MAX_CLUSTER_NODES:
+            continue  # a larger machine type of the family may fit (the family is ruled out above when none does)
         if workload.kind in TRAINING and nodes > 1 and fam.gpudirect == GpuDirect.NONE:
             reasons.append(f"{nodes} nodes of training need GPUDirect networking, which {fam.name} lacks")
             continue
-        if fam.max_placement_group_vms and workload.kind in TRAINING and nodes > fam.max_placement_group_vms:
-            reasons.append(f"{nodes} nodes exceed the compact placement limit of {fam.max_placement_group_vms}")
+        limit = fam.max_placement_group_vms
+        if limit and workload.kind in TRAINING and nodes > limit:
+            reasons.append(
+                f"{shape.machine_type}: {nodes:,} nodes exceed the compact placement limit of {limit:,} VMs "
+                f"(at most {limit:,} x {shape.machine_type}: {limit * shape.gpus:,} GPUs)"
+            )
             continue
         if need_gb is not None:
             have = shape.gpu.memory_gb * (shape.gpus if workload.kind == WorkloadKind.INFERENCE else shape.gpus * nodes)
@@ -234,7 +247,8 @@ def _tpu_candidate(
         return None, f"cannot be had {provisioning.value}"
     fitting = sorted((t for t in gen.accelerator_types if t.chips >= workload.accelerators), key=lambda t: t.chips)
     if not fitting:
-        return None, f"the largest slice has {max(t.chips for t in gen.accelerator_types)} chips"
+        largest = max(gen.accelerator_types, key=lambda t: t.chips)
+        return None, f"the largest slice, {largest.name}, has {largest.chips:,} chips (more take a multislice cluster: tpu.slices)"
     for t in fitting:
         if workload.kind == WorkloadKind.INFERENCE and t.vms > 1:
             return None, "a served model must fit on one host"

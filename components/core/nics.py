@@ -4,8 +4,13 @@ Pure functions: ClusterNetwork builds networks from them, the components check t
 with them before registering anything, and the networking policy checks resources with them.
 """
 
+import ipaddress
+from typing import Iterable
+
 from ai_clusters.core.catalog import GpuFamily
 from ai_clusters.core.enums import GpuDirect, NicType
+
+GPU_SUBNET_PREFIX = 22  # each GPU/RDMA subnet: 1,020 addresses, one per node
 
 
 def extra_nic_plan(family: GpuFamily) -> list[tuple[NicType, int, bool]]:
@@ -18,6 +23,36 @@ def extra_nic_plan(family: GpuFamily) -> list[tuple[NicType, int, bool]]:
     elif family.gpudirect in (GpuDirect.TCPX, GpuDirect.TCPXO):
         plan += [(NicType.GVNIC, net.gpu_mtu or net.host_mtu, False)] * net.gpu_nics
     return plan
+
+
+def accelerator_subnets(networks: Iterable[tuple[GpuFamily, str]]) -> int:
+    """How many GPU/RDMA subnets ClusterNetwork makes for these (family, zone) pairs: the TCPX/TCPXO networks
+    are shared by every family and zone, the RDMA families share their extra gVNIC networks and have one
+    RoCE VPC per zone."""
+    pairs = list(networks)
+    tcp = [f for f, _ in pairs if f.gpudirect in (GpuDirect.TCPX, GpuDirect.TCPXO)]
+    rdma = [(f, z) for f, z in pairs if f.gpudirect == GpuDirect.RDMA]
+    count = max((f.network.gpu_nics for f in tcp), default=0)
+    if rdma:
+        count += max(f.network.gvnics for f, _ in rdma) - 1
+        count += sum(max(f.network.gpu_nics for f, z in rdma if z == zone) for zone in {z for _, z in rdma})
+    return count
+
+
+def subnets(cidr: str, prefix: int) -> list[str]:
+    """The /`prefix` subnets of `cidr`, in order."""
+    net = ipaddress.ip_network(cidr)
+    return [str(s) for s in net.subnets(new_prefix=max(prefix, net.prefixlen))]
+
+
+def gpu_cidr_problems(gpu_cidr: str, networks: Iterable[tuple[GpuFamily, str]]) -> list[str]:
+    """What is wrong with a `gpuCidr` too small for the accelerator networks of these (family, zone) pairs."""
+    needed = accelerator_subnets(networks)
+    room = len(subnets(gpu_cidr, GPU_SUBNET_PREFIX))
+    if needed <= room:
+        return []
+    wanted = GPU_SUBNET_PREFIX - (needed - 1).bit_length()
+    return [f"{gpu_cidr} has {room} /{GPU_SUBNET_PREFIX} subnets; these accelerator networks need {needed} (a /{wanted} or larger)"]
 
 
 def family_uses_gpu_nics(family: GpuFamily, machine_gpus: int) -> bool:

@@ -11,6 +11,7 @@ from typing import Optional
 from pydantic import Field, field_validator, model_validator
 
 from ai_clusters.core.enums import GpuDriverVersion, GpuSharingStrategy, ReleaseChannel
+from ai_clusters.core.limits import MAX_CLUSTER_NODES
 from ai_clusters.core.spec.base import SpecModel
 
 
@@ -46,9 +47,9 @@ class GpuSharingSpec(SpecModel):
 class AutoscalingSpec(SpecModel):
     """Autoscaling of the accelerator node pool."""
 
-    min_nodes: int = Field(default=0, ge=0, le=10_000)
+    min_nodes: int = Field(default=0, ge=0, le=MAX_CLUSTER_NODES)
     """The fewest nodes kept (0 lets the pool scale to zero)."""
-    max_nodes: Optional[int] = Field(default=None, ge=1, le=10_000)
+    max_nodes: Optional[int] = Field(default=None, ge=1, le=MAX_CLUSTER_NODES)
     """The most nodes; default: the cluster's `nodes`."""
 
     @model_validator(mode="after")

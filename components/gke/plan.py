@@ -7,7 +7,7 @@ compact placement or a TPU topology, Local SSD, GPU sharing. Every impossible co
 reported through `add(key, message)` with its stack key path before anything is registered.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from pydantic.alias_generators import to_camel
@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from ai_clusters.core.catalog import Catalog, GpuFamily, NodeShape, catalog
 from ai_clusters.core.enums import ClusterPath, GpuDirect, GpuDriverVersion, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec import ClusterSpec, ResolvedCluster
+from ai_clusters.core.spec.capacity import Capacity, default_capacity
 from ai_clusters.core.spec.paths import Add, PathDefinition
 from ai_clusters.gke.options import GkeOptions, GpuSharingSpec
 
@@ -253,6 +254,15 @@ def autoscaling_sets_nodes(cl: ClusterSpec, options: GkeOptions, add: Add) -> Cl
     return cl.model_copy(update={"nodes": limit})
 
 
+def gke_capacity(resolved: ResolvedCluster) -> Capacity:
+    """The node pool(s) at their largest: the autoscaling maximum sizes a GPU pool when it is given."""
+    capacity = default_capacity(resolved)
+    options: GkeOptions = resolved.options
+    if resolved.shape is not None and options.autoscaling is not None and options.autoscaling.max_nodes is not None:
+        return replace(capacity, resize_key="gke.autoscaling.maxNodes")
+    return capacity
+
+
 def gke_accepts(shape: NodeShape, kind: WorkloadKind) -> Optional[str]:
     """GKE runs every GPU the catalog gives a GKE accelerator name."""
     return None if shape.family.gpu.gke else f"GKE offers no accelerator type for {shape.family.gpu.model}"
@@ -266,6 +276,7 @@ PATH = PathDefinition(
     options_model=GkeOptions,
     prepare=autoscaling_sets_nodes,
     accepts=gke_accepts,
+    capacity=gke_capacity,
 )
 
 __all__ = ["GkePlan", "PATH", "PoolPlan", "local_ssd_count", "plan_gke", "plan_node_pools"]

@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from ai_clusters.core.enums import WorkloadKind
+from ai_clusters.core.limits import MAX_CLUSTER_NODES
 from ai_clusters.core.spec.base import SpecModel
 from ai_clusters.core.spec.models import FilestoreSpec, ProvisioningSpec
 
@@ -36,9 +37,9 @@ class SlurmNodeSetSpec(SpecModel):
     """N1 only: the GPU to attach."""
     gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16)
     """N1 only: GPUs per node."""
-    static_nodes: Optional[int] = Field(default=None, ge=0, le=10_000)
+    static_nodes: Optional[int] = Field(default=None, ge=0, le=MAX_CLUSTER_NODES)
     """Nodes that always run."""
-    dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=10_000)
+    dynamic_nodes: Optional[int] = Field(default=None, ge=0, le=MAX_CLUSTER_NODES)
     """Nodes Slurm creates per job and deletes when idle."""
     provisioning: Optional[ProvisioningSpec] = None
     """How capacity is obtained; default: the cluster's (for its machine type) or on-demand."""

@@ -16,6 +16,7 @@ from ai_clusters.core.catalog.models import CpuMachineType, SlurmFacts
 from ai_clusters.core.enums import ClusterPath, GpuDirect, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec import FilestoreSpec, ProvisioningSpec, ResolvedCluster, StorageSpec
 from ai_clusters.core.spec import check_storage
+from ai_clusters.core.spec.capacity import Capacity, plural
 from ai_clusters.core.spec.paths import PathDefinition
 from ai_clusters.slurm.options import SlurmAccountingSpec, SlurmNodeSetSpec, SlurmOptions
 
@@ -402,6 +403,27 @@ def node_shapes(resolved: ResolvedCluster) -> list[NodeShape]:
     return [n.shape for n in layout.gpu_node_sets if n.shape is not None]
 
 
+def slurm_capacity(resolved: ResolvedCluster) -> Capacity:
+    """The GPUs of every GPU node set at its largest (static + dynamic nodes)."""
+    layout: SlurmLayout = resolved.plan
+    options: SlurmOptions = resolved.options or SlurmOptions()
+    sets = layout.gpu_node_sets
+    shape = ", ".join(f"node set {n.name}: {plural(n.max_nodes, 'node')} x {n.gpus_per_node} {n.shape.gpu.model} ({n.machine_type})" for n in sets if n.shape)
+    resize = None
+    if not options.node_sets:
+        resize = "nodes"
+    elif len(sets) == 1:
+        i = next(i for i, spec in enumerate(options.node_sets) if spec.name == sets[0].name)
+        counts = [key for key, value in (("staticNodes", sets[0].static_nodes), ("dynamicNodes", sets[0].dynamic_nodes)) if value]
+        resize = f"slurm.nodeSets[{i}].{counts[0]}" if len(counts) == 1 else None
+    return Capacity(
+        accelerators=sum(n.accelerators for n in sets),
+        per_unit=max((n.gpus_per_node for n in sets), default=1),
+        shape=shape or "no GPU node set",
+        resize_key=resize,
+    )
+
+
 PATH = PathDefinition(
     path=ClusterPath.SLURM,
     plan=resolve_layout,
@@ -409,6 +431,7 @@ PATH = PathDefinition(
     options_key="slurm",
     options_model=SlurmOptions,
     node_shapes=node_shapes,
+    capacity=slurm_capacity,
 )
 
 

@@ -5,7 +5,9 @@ not be made. Bad input prints one line per problem with its key path, never a tr
 """
 
 import contextlib
+import io
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,25 +16,26 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ai_clusters.tooling.benchmark.config import ComputeDtype, ModelKind
 from ai_clusters.core.catalog import CatalogError, catalog, region_of
 from ai_clusters.core.enums import ProvisioningModel, WorkloadKind
-from ai_clusters.core.spec import SpecError
+from ai_clusters.core.spec import Problem, SpecError
 
 if TYPE_CHECKING:
     from ai_clusters.core.advisor import Candidate
 
 app = typer.Typer(
     name="ai-clusters",
-    help="AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, pre-flight, Cluster Toolkit blueprints.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, README examples) gets wide tables instead of rich's default 80 columns.
 out = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True)
+# Messages keep one line each, however narrow the terminal: CI logs and greps read them whole.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class PlanFormat(str, Enum):
@@ -48,16 +51,34 @@ class ReportFormat(str, Enum):
     text = "text"
     markdown = "markdown"
     json = "json"
+
+
+def say(label: str, style: str, message: str, console: Optional[Console] = None) -> None:
+    """One message: a coloured label (`error:`, `wrote`), then the text exactly as written (never read as rich markup, so
+    `^[a-z]…$` and `clusters[0]` print as they are)."""
+    (console or err).print(Text.assemble((label, style), " ", message), highlight=False)
+
+
+def error(message: str) -> None:
+    say("error:", "red", message)
+
+
+def note(message: str) -> None:
+    say("note:", "yellow", message)
+
+
 def emit(as_text: bool, output: Optional[Path], text: Callable[[Console], None], body: Callable[[], str], width: int = 200) -> None:
-    """A report as rich text on the terminal (or in `output`), or its body (markdown, JSON, SARIF) on standard output (or in `output`)."""
+    """A report as rich text on the terminal (or plain in `output`), or its body (markdown, JSON, SARIF) on standard output (or in `output`)."""
     if as_text:
-        text(Console(file=output.open("w"), width=width) if output else out)
+        if output:
+            write_output(output, rendered(text, width))
+        else:
+            text(out)
         return
-    rendered = body()
     if output:
-        output.write_text(rendered + "\n")
+        write_output(output, body() + "\n")
     else:
-        sys.stdout.write(rendered + "\n")
+        sys.stdout.write(body() + "\n")
 
 
 def emit_report(fmt: str, output: Optional[Path], renderer: Any, report: Any) -> None:
@@ -66,18 +87,91 @@ def emit_report(fmt: str, output: Optional[Path], renderer: Any, report: Any) ->
 
 
 def fail_input(message: str) -> "typer.Exit":
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    error(message)
     return typer.Exit(2)
 
 
 def bad_spec(exc: SpecError) -> "typer.Exit":
     if exc.subject and not exc.problems:
-        err.print(f"[red]error:[/] {exc.subject}", highlight=False)
+        error(exc.subject)
     else:
         prefix = f"{exc.subject}: " if exc.subject else ""
         for problem in exc.problems:
-            err.print(f"[red]error:[/] {prefix}{problem}", highlight=False)
+            error(f"{prefix}{problem}")
     return typer.Exit(2)
+
+
+def output_file(path: Optional[Path], option: str = "--output") -> Optional[Path]:
+    """Check an `--output` file before any work: its folder must exist and it must not be a folder (exit 2)."""
+    if path is None or str(path) == "-":
+        return path
+    if path.is_dir():
+        raise fail_input(f"{option} {path}: is a folder; give the file to write")
+    if not path.parent.is_dir():
+        raise fail_input(f"{option} {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def output_folder(path: Path) -> Path:
+    """Check an `--output` folder before any work: it may be new, but its parent must exist (exit 2)."""
+    if path.exists() and not path.is_dir():
+        raise fail_input(f"--output {path}: is a file; give a folder")
+    if not path.exists() and not path.parent.is_dir():
+        raise fail_input(f"--output {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write what a command made to its `--output` file; a file that cannot be written is bad input (exit 2)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail_input(f"--output {path}: cannot be written ({exc.strerror or exc})") from None
+
+
+def rendered(draw: Callable[[Console], None], width: int) -> str:
+    """What a rich renderer draws, as plain text (for `--output` files)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=False)
+    draw(console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def known_region(region: str, option: str = "--region") -> str:
+    """A region the catalog knows, else exit 2 with the nearest names."""
+    from ai_clusters.core.places import check_region
+
+    try:
+        return check_region(region)
+    except CatalogError as exc:
+        raise fail_input(f"{option} {exc}") from None
+
+
+def known_zone(zone: str, option: str = "--zone") -> str:
+    """A zone the catalog knows, else exit 2 with the nearest names."""
+    from ai_clusters.core.places import check_zone
+
+    try:
+        return check_zone(zone)
+    except CatalogError as exc:
+        raise fail_input(f"{option} {exc}") from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"ai-clusters {version('ai-clusters')}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """AI accelerator clusters on Google Cloud: offline plan, advisor, catalog, pre-flight, Cluster Toolkit blueprints.
+
+    Exit codes of every command: 0 fine, 1 a check failed (a mandatory policy, pre-flight, no feasible tier), 2 bad input (one line per problem, naming the key path; never a traceback), 3 a check could not be made (the policy pack, a provider, Google Cloud unreachable).
+    """
 
 
 @app.command()
@@ -88,9 +182,14 @@ def plan(
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Run the policy pack over the planned resources."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
 ) -> None:
-    """Run the stack's Pulumi program under mocks: resources, hourly cost, policy verdicts."""
+    """Run the stack's Pulumi program under mocks: resources, hourly cost, policy verdicts.
+
+    Exit codes: 0 fine, 1 a mandatory policy failed, 2 bad input (one line per problem, naming the key path and the allowed values), 3 the policy pack could not run.
+    """
     from ai_clusters.tooling.plan import PlanInputError, make_plan
     from ai_clusters.tooling.plan import render
+
+    output_file(output)
 
     runner = None
     if policy:
@@ -107,7 +206,7 @@ def plan(
     except SpecError as exc:
         raise bad_spec(exc) from None
     except PolicyPackError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(3) from None
 
     def body() -> str:
@@ -149,26 +248,23 @@ def diff(
     from ai_clusters.tooling.diff import DiffInputError, diff_stacks
     from ai_clusters.tooling.diff import render as diff_render
 
+    output_file(output)
+    output_file(full_output, "--full-output")
     try:
         with err.status(f"planning {', '.join(stack) if stack else 'the stacks the change touches'} on both sides …"):
             report = diff_stacks(project_dir, base, stack or None, policy=policy)
     except DiffInputError as exc:
         raise fail_input(str(exc)) from None
-    if format == ReportFormat.text:
-        console = Console(file=output.open("w"), width=160) if output else out
-        diff_render.text(report.stacks, report.base, report.base_sha, console)
-    else:
+
+    def body() -> str:
         if format == ReportFormat.json:
             one = stack is not None and len(stack) == 1 and len(report.stacks) == 1
-            body = json.dumps(report.stacks[0].to_json() if one else report.to_json(), indent=2, default=str)
-        else:
-            body = diff_render.comment(report.stacks, report.base, report.base_sha, limit=max_chars, details_url=details_url).rstrip("\n")
-            if full_output is not None:
-                full_output.write_text(diff_render.full_report(report.stacks, report.base, report.base_sha))
-        if output:
-            output.write_text(body + "\n")
-        else:
-            sys.stdout.write(body + "\n")
+            return json.dumps(report.stacks[0].to_json() if one else report.to_json(), indent=2, default=str)
+        return diff_render.comment(report.stacks, report.base, report.base_sha, limit=max_chars, details_url=details_url).rstrip("\n")
+
+    if format == ReportFormat.markdown and full_output is not None:
+        write_output(full_output, diff_render.full_report(report.stacks, report.base, report.base_sha))
+    emit(format == ReportFormat.text, output, lambda console: diff_render.text(report.stacks, report.base, report.base_sha, console), body, width=160)
     raise typer.Exit(report.exit_code)
 
 
@@ -188,17 +284,22 @@ def recommend(
     ),
     show_rejected: bool = typer.Option(True, "--rejected/--no-rejected", help="List the tiers ruled out, with the reason."),
 ) -> None:
-    """Rank the feasible accelerator tiers for a workload, cheapest first."""
+    """Rank the feasible accelerator tiers for a workload, cheapest first.
+
+    Exit codes: 0 some tier fits, 1 none does (the tiers ruled out say why), 2 bad input.
+    """
     from ai_clusters.core.advisor import recommend as rank
     from ai_clusters.core.spec import WorkloadSpec, parse_model
 
+    known_region(region)
+    options = {"kind": "--workload", "accelerators": "--accelerators", "modelParamsB": "--model-params-b", "latencyMs": "--latency-ms", "hpcOffload": "--hpc-offload", "(top level)": "recommend"}
     try:
         spec = parse_model(
             WorkloadSpec,
             {"kind": workload, "accelerators": accelerators, "modelParamsB": model_params_b, "latencyMs": latency_ms, "hpcOffload": hpc_offload},
         )
-    except SpecError as exc:
-        raise bad_spec(exc) from None
+    except SpecError as exc:  # named by the options typed, not the stack keys they stand for
+        raise bad_spec(SpecError([Problem(options.get(p.path, p.path), p.message) for p in exc.problems])) from None
     measured = None
     if benchmarks is not None:
         from ai_clusters.tooling.benchmark.config import ModelKind
@@ -213,9 +314,9 @@ def recommend(
         except SpecError as exc:
             raise bad_spec(exc) from None
         if not measured:
-            err.print(f"[yellow]note:[/] no {model.value} result in {benchmarks} is from a catalog machine; ranking by list price", highlight=False)
+            note(f"no {model.value} result in {benchmarks} is from a catalog machine; ranking by list price")
         else:
-            err.print(f"ranking by the measured {model.value} results in {benchmarks}", highlight=False)
+            say("ranking", "green", f"by the measured {model.value} results in {benchmarks}")
     ranking = rank(spec, region=region, provisioning=provisioning, include_tpus=not no_tpu, seconds_per_epoch=measured)
     table = Table(title=f"{workload.value}: {accelerators} accelerator(s)" + (f", {model_params_b:g}B parameters" if model_params_b else ""))
     for col in ("#", "tier", "machine / slice", "nodes", "accelerators", "$/hour", "price from", "zones"):
@@ -237,16 +338,17 @@ def recommend(
         if measured:
             row += [_per_epoch(c), _ranked_by(c)]
         table.add_row(*row)
-    out.print(table)
-    if not ranking.feasible:
-        err.print("[red]no feasible tier[/]")
+    if ranking.feasible:
+        out.print(table)
     if show_rejected and ranking.rejected:
         rej = Table(title="Ruled out")
         rej.add_column("tier")
         rej.add_column("why")
         for r in ranking.rejected:
-            rej.add_row(r.name, r.reason)
+            rej.add_row(Text(r.name), Text(r.reason))
         out.print(rej)
+    if not ranking.feasible:
+        error(f"no tier fits {accelerators:,} accelerator(s) for {workload.value} in {region}" + ("; the tiers ruled out say why" if show_rejected else "; --rejected says why"))
     raise typer.Exit(0 if ranking.feasible else 1)
 
 
@@ -277,15 +379,20 @@ def show_catalog(
     family: Optional[str] = typer.Option(None, "--family", help="Only this family id (a3-mega, g2, v5e …)."),
     zone: Optional[str] = typer.Option(None, "--zone", help="Only what is offered in this zone."),
     workload: Optional[WorkloadKind] = typer.Option(None, "--workload", help="Only tiers Google recommends for this workload."),
-    region: str = typer.Option("us-central1", "--region", help="Region of the prices shown."),
+    region: Optional[str] = typer.Option(None, "--region", help="Region of the prices shown (default: the zone's, else us-central1)."),
     as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
 ) -> None:
     """Show the accelerator catalog: machine types, GPUs, NICs, zones, prices and sources."""
     if ctx.invoked_subcommand is not None:
         return
     cat = catalog()
+    if region is not None:
+        known_region(region)
     if zone:
-        region = region_of(zone)
+        known_zone(zone)
+        if region is not None and region != region_of(zone):
+            raise fail_input(f"--zone {zone} is in {region_of(zone)}, not in --region {region}")
+    region = region or (region_of(zone) if zone else "us-central1")
     allowed: Optional[set[str]] = None
     if workload is not None:
         from ai_clusters.core.advisor import recommended_tiers
@@ -369,8 +476,8 @@ def show_catalog(
             "" if r["memory_gb"] is None else f"{r['memory_gb']:g}",
             r["network"],
             r["provisioning"],
-            "—" if r["on_demand_usd"] is None else f"${r['on_demand_usd']:,.2f}",
-            "—" if r["spot_usd"] is None else f"${r['spot_usd']:,.2f}",
+            _price(r["on_demand_usd"], r["price_region"], region),
+            _price(r["spot_usd"], r["price_region"], region),
             str(r["zones"]) + (f" (as of {r['zones_as_of']})" if r["zones_as_of"] else ""),
         )
     unbuilt: dict[str, list[str]] = {}
@@ -379,9 +486,18 @@ def show_catalog(
             unbuilt.setdefault(r["unsupported"], []).append(r["machine_type"])
     if unbuilt:
         table.caption = "not built by any path yet: " + "; ".join(f"{', '.join(names)}: {why}" for why, names in unbuilt.items())
-    out.print(table)
-    if not rows:
-        err.print("nothing matches")
+    if rows:
+        out.print(table)
+    else:
+        filters = ", ".join(f"{k} {v}" for k, v in (("--family", family), ("--zone", zone), ("--workload", workload.value if workload else None)) if v)
+        note(f"no catalog entry matches {filters}")
+
+
+def _price(usd: Optional[float], where: Optional[str], region: str) -> str:
+    """A catalog price, with the region it is from when that is not the region asked for."""
+    if usd is None:
+        return "—"
+    return f"${usd:,.2f}" if where in (None, region) else f"${usd:,.2f} ({where})"
 
 
 class RefreshFormat(str, Enum):
@@ -415,6 +531,7 @@ def refresh_catalog(
     from ai_clusters.tooling.catalog_refresh import render as refresh_render
     from ai_clusters.tooling.preflight import Connection, SettingsError
 
+    output_file(output)
     try:
         connection = Connection.from_env(attempt_timeout=min(20.0, timeout), deadline=timeout, apis=REFRESH_APIS)
     except SettingsError as exc:
@@ -428,12 +545,12 @@ def refresh_catalog(
         with err.status(f"asking Google about the catalog in project {project} …"):
             report = refresh(project, connection, cat=cat, prices=prices, write=path if write else None)
     except WriteError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(3) from None
     for line in report.could_not_ask:
-        err.print(f"[yellow]could not ask:[/] {line}", highlight=False, soft_wrap=True)
+        say("could not ask:", "yellow", line)
     if write and report.could_not_ask:
-        err.print("[yellow]note:[/] nothing written: a partial answer could drop zones that are still there", highlight=False, soft_wrap=True)
+        note("nothing written: a partial answer could drop zones that are still there")
     emit_report(format.value, output, refresh_render, report)
     raise typer.Exit(report.exit_code)
 
@@ -454,6 +571,7 @@ def write_blueprint(
     from ai_clusters.tooling.plan.engine import read_stack_config
     from ai_clusters.core.spec import load_environment
 
+    output_file(output)
     try:
         project = find_project(project_dir)
         env = load_environment(read_stack_config(project, stack))
@@ -472,10 +590,12 @@ def write_blueprint(
     if output is not None and str(output) == "-":
         sys.stdout.write(text)
         return
-    path = output or project.root / blueprint_file(stack, cluster)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    err.print(f"wrote {path}", highlight=False)
+    path = output
+    if path is None:  # the default folder is ours to make (and .gitignore'd)
+        path = project.root / blueprint_file(stack, cluster)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_output(path, text)
+    say("wrote", "green", str(path))
 
 
 @app.command("schema")
@@ -485,21 +605,23 @@ def write_package_schema(
 ) -> None:
     """Start the component package's provider as Pulumi does and write the schema it serves (GetSchema)."""
     from ai_clusters.tooling.plan import PlanInputError, find_project
-    from ai_clusters.tooling.schema import ProviderError, read_schema, schema_text, write_schema
+    from ai_clusters.tooling.schema import ProviderError, read_schema, schema_text
 
+    output_file(output)
     try:
         project = find_project(project_dir)
     except PlanInputError as exc:
         raise fail_input(str(exc)) from None
     try:
-        if str(output) == "-":
-            sys.stdout.write(schema_text(read_schema(project.root / "provider")))
-            return
-        schema = write_schema(project.root / "provider", output)
+        schema = read_schema(project.root / "provider")
     except ProviderError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(3) from None
-    err.print(f"wrote {output}: {len(schema['resources'])} components, {len(schema['types'])} types", highlight=False)
+    if str(output) == "-":
+        sys.stdout.write(schema_text(schema))
+        return
+    write_output(output, schema_text(schema))
+    say("wrote", "green", f"{output}: {len(schema['resources'])} components, {len(schema['types'])} types")
 
 
 @app.command()
@@ -530,6 +652,7 @@ def preflight(
     from ai_clusters.tooling.preflight import Connection, SettingsError, Status, run_preflight
     from ai_clusters.tooling.preflight import render as pf_render
 
+    output_file(output)
     try:
         connection = Connection.from_env(attempt_timeout=min(10.0, timeout), deadline=timeout)
     except SettingsError as exc:
@@ -548,7 +671,7 @@ def preflight(
     except SpecError as exc:
         raise bad_spec(exc) from None
     for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
-        err.print(f"[yellow]could not check:[/] {line}", highlight=False)
+        say("could not check:", "yellow", line)
     emit_report(format.value, output, pf_render, report)
     raise typer.Exit(report.exit_code)
 
@@ -589,6 +712,9 @@ def benchmark(
 
     if from_metadata and (machine_type or accelerator or tpu_type):
         raise fail_input("--from-metadata reads the machine; do not name it as well")
+    output_file(output)
+    if region is not None:
+        known_region(region)
     problems = []
     try:
         cfg = BenchmarkConfig(
@@ -607,14 +733,14 @@ def benchmark(
         if from_metadata:
             machine = machine_from_metadata()
     except MetadataError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(3) from None
     try:
         from ai_clusters.tooling.benchmark.data import DataError
         from ai_clusters.tooling.benchmark.run import BenchmarkError, run_benchmark
         from ai_clusters.tooling.benchmark.run import Progress as Callbacks
     except ImportError as exc:
-        err.print(f"[red]error:[/] the benchmark needs JAX: pip install 'ai-clusters\\[validate]' ({exc})", highlight=False)
+        error(f"the benchmark needs JAX: pip install 'ai-clusters[validate]' ({exc})")
         raise typer.Exit(3) from None
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -632,8 +758,7 @@ def benchmark(
         except (BenchmarkError, DataError) as exc:
             raise fail_input(str(exc)) from None
     path = output or Path(f"benchmark-{result.machine.name.replace(' + ', '-')}-{result.workload.model.value}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.to_json(), encoding="utf-8")
+    write_output(path, result.to_json())
     where = region or (region_of(machine.zone) if machine.zone else "us-central1")
     row = report.Row(result, report.price_of(result, where, ProvisioningModel.ON_DEMAND), None)
     table = Table(title=f"{result.workload.describe()} · on-demand prices in {where}", show_header=False)
@@ -643,13 +768,13 @@ def benchmark(
         if col != "speed-up vs CPU":
             table.add_row(col, cell)
     out.print(table)
-    out.print(f"result written to {path}", highlight=False)
+    say("result written to", "green", str(path), out)
 
 
 @benchmark_app.command("report")
 def benchmark_report(
     files: list[Path] = typer.Argument(..., help="Result files, or folders of them (*.json)."),
-    output: Path = typer.Option(Path("benchmarks/report"), "--output", "-o", help="Folder for report.md and the charts (PNG)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for report.md and the charts (PNG); default benchmarks/report."),
     region: str = typer.Option("us-central1", "--region", help="Region whose list prices to use."),
     provisioning: ProvisioningModel = typer.Option(ProvisioningModel.ON_DEMAND, "--provisioning", help="on-demand, spot or flex-start prices."),
 ) -> None:
@@ -657,6 +782,8 @@ def benchmark_report(
     from ai_clusters.tooling.benchmark import report
     from ai_clusters.tooling.benchmark.results import load_results
 
+    known_region(region)
+    folder = output_folder(output) if output is not None else Path("benchmarks/report")
     try:
         results = load_results(files)
     except SpecError as exc:
@@ -668,8 +795,11 @@ def benchmark_report(
     except ImportError:
         charts = False
     if not charts:
-        err.print("[yellow]note:[/] no charts without matplotlib: pip install 'ai-clusters\\[validate]'", highlight=False)
-    reports, written = report.write(results, output, region, provisioning, charts=charts)
+        note("no charts without matplotlib: pip install 'ai-clusters[validate]'")
+    try:
+        reports, written = report.write(results, folder, region, provisioning, charts=charts)
+    except OSError as exc:
+        raise fail_input(f"--output {folder}: cannot be written ({exc.strerror or exc})") from None
     for rep in reports:
         table = Table(title=rep.workload.describe())
         for col in report.COLUMNS:
@@ -677,7 +807,7 @@ def benchmark_report(
         for row in rep.rows:
             table.add_row(*report.cells(row))
         out.print(table)
-    out.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+    say("wrote", "green", ", ".join(str(p) for p in written), out)
 
 
 @app.command("validate-job")
@@ -691,10 +821,15 @@ def validate_job(
     from ai_clusters.tooling.plan import PlanInputError
     from ai_clusters.tooling.plan.engine import find_project, read_stack_config, run_program
 
+    from ai_clusters.core.spec import load_environment
+
+    output_file(output)
     try:
         project = find_project(project_dir)
+        config = read_stack_config(project, stack)
+        load_environment(config)  # every problem with its key path, before the program runs
         with err.status(f"running stack {stack} under mocks …"):
-            run = run_program(project, stack, read_stack_config(project, stack))
+            run = run_program(project, stack, config)
     except PlanInputError as exc:
         raise fail_input(str(exc)) from None
     except SpecError as exc:
@@ -704,15 +839,22 @@ def validate_job(
         raise fail_input(f"stack {stack!r} has no cluster {cluster!r}; clusters: {', '.join(sorted(clusters)) or 'none'}")
     body = str(clusters[cluster]["validation_job"])
     if output:
-        output.write_text(body)
-        err.print(f"wrote {output}", highlight=False)
+        write_output(output, body)
+        say("wrote", "green", str(output))
     else:
         sys.stdout.write(body)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. An unexpected exception is one line, never a traceback, unless
+    AI_CLUSTERS_TRACEBACK=1 asks for it."""
+    try:
+        app()
+    except Exception as exc:  # typer's exits are SystemExit, not Exception
+        if os.environ.get("AI_CLUSTERS_TRACEBACK") == "1":
+            raise
+        error(f"internal error: {type(exc).__name__}: {exc} (AI_CLUSTERS_TRACEBACK=1 shows where; please report it)")
+        sys.exit(3)
 
 
 if __name__ == "__main__":

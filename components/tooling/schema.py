@@ -1,8 +1,8 @@
 """The component package's schema, read the way the Pulumi CLI reads it.
 
 `ProviderProcess` runs `provider/__main__.py` (the entry point of PulumiPlugin.yaml), reads the port
-it prints and calls `GetSchema` on the ResourceProvider gRPC service. `write_schema` keeps a copy
-(the checked-in snapshot `tests/data/schema.json`); `ai-clusters schema --output PATH` refreshes it.
+it prints and calls `GetSchema` on the ResourceProvider gRPC service; `schema_text` is the form of the
+checked-in snapshot `tests/data/schema.json`, which `ai-clusters schema --output PATH` refreshes.
 """
 
 import json
@@ -56,12 +56,4 @@ def schema_text(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def write_schema(provider_dir: Path, output: Path) -> dict[str, Any]:
-    """Write the provider's schema to `output`; returns it."""
-    schema = read_schema(provider_dir)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(schema_text(schema))
-    return schema
-
-
-__all__ = ["REFRESH_COMMAND", "ProviderError", "ProviderProcess", "read_schema", "schema_text", "write_schema"]
+__all__ = ["REFRESH_COMMAND", "ProviderError", "ProviderProcess", "read_schema", "schema_text"]

@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from ai_clusters.core.catalog import VERTEX_PURPOSES, Catalog, CatalogKeyError, NodeShape, VertexMachine, catalog, one_of
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec import ResolvedCluster, StorageSpec
+from ai_clusters.core.spec.capacity import Capacity, plural
 from ai_clusters.core.spec.paths import Add, PathDefinition
 from ai_clusters.vertex.options import (
     ENDPOINT_NETWORKING,
@@ -298,6 +299,25 @@ def _serving_plan(ctx: _Context) -> Optional[VertexPlan]:
     )
 
 
+def vertex_capacity(resolved: ResolvedCluster) -> Capacity:
+    """The accelerator pool at its largest: its replicas (the maximum when it autoscales) x the machine's accelerators."""
+    plan: VertexPlan = resolved.plan
+    opts: VertexOptions = resolved.options or VertexOptions()
+    m = plan.machine
+    if opts.max_replicas is not None:
+        resize = "vertex.maxReplicas"
+    elif plan.max_nodes > resolved.nodes:
+        resize = "vertex.minReplicas"
+    else:
+        resize = "nodes"
+    return Capacity(
+        accelerators=plan.accelerators,
+        per_unit=max(m.count, 1),
+        shape=f"{plural(plan.max_nodes, 'replica')} x {m.count} {resolved.shape.gpu.model if resolved.shape else m.accelerator} ({m.machine_type})",
+        resize_key=resize,
+    )
+
+
 def vertex_accepts(shape: NodeShape, kind: WorkloadKind, cat: Optional[Catalog] = None) -> Optional[str]:
     """Why Vertex AI cannot run a GPU shape for this workload (None: it can)."""
     cat = cat or catalog()
@@ -319,6 +339,7 @@ PATH = PathDefinition(
     own_capacity=True,  # Vertex AI obtains capacity its own way; plan_vertex checks the provisioning model
     default_storage=lambda kind: StorageSpec(),
     node_shapes=lambda resolved: [],  # Vertex AI brings its own GPU networking; it reaches the host VPC only
+    capacity=vertex_capacity,
 )
 
 __all__ = ["PATH", "VertexPlan", "VertexPool", "default_mode", "networking_of", "plan_vertex", "vertex_accepts"]

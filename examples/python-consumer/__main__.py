@@ -55,7 +55,7 @@ cluster = GkeCluster(
         "environment": environment,
         "region": region,
         "zone": zone,
-        "workload": {"kind": "inference", "accelerators": 2, "latency_ms": 100, "model_params_b": 7},
+        "workload": {"kind": "inference", "accelerators": 4, "latency_ms": 100, "model_params_b": 7},  # 2 nodes x 2 L4 at most
         "machine_type": "g2-standard-24",
         "network": {
             "host_network": vpc.self_link,

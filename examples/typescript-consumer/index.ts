@@ -44,7 +44,7 @@ const cluster = new aiClusters.GkeCluster("vision", {
     environment,
     region,
     zone,
-    workload: { kind: "inference", accelerators: 2, latencyMs: 100, modelParamsB: 7 },
+    workload: { kind: "inference", accelerators: 4, latencyMs: 100, modelParamsB: 7 },  // 2 nodes x 2 L4 at most
     machineType: "g2-standard-24",
     network: {
         hostNetwork: vpc.selfLink,

@@ -60,10 +60,17 @@ def _describe(err: dict) -> str:
         return "unknown key"
     if kind == "missing":
         return "is required"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"a mapping of keys expected, got {value!r}"  # not pydantic's "dictionary or instance of ClusterSpec"
+    if kind == "int_from_float":
+        return f"a whole number expected, got {value!r}"
     if kind.endswith("_parsing") or kind.endswith("_type"):
-        return f"{err['msg'].removeprefix('Input should be ').rstrip('.')} expected, got {value!r}"
+        expected = err["msg"].removeprefix("Input should be ").split(",")[0].rstrip(".")
+        return f"{expected} expected, got {value!r}"
     return f"{err['msg']} (got {value!r})"
 
 

@@ -6,6 +6,7 @@ runs every path's own plan step, or raises `SpecError` listing every problem wit
 """
 
 import json
+import re
 from typing import Any, Mapping
 
 from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
@@ -48,10 +49,27 @@ def environment_input(config: Mapping[str, Any]) -> dict[str, Any]:
     return {field: _decode(config[key]) for key, field in CONFIG_KEYS.items() if key in config}
 
 
+STACK_KEYS: dict[str, str] = {field: key for key, field in CONFIG_KEYS.items()}
+"""EnvironmentSpec key -> the stack configuration key a user writes (`project` -> `gcp:project`)."""
+
+
+def stack_key_path(path: str) -> str:
+    """A problem's key path as the stack file spells it: `project` -> `gcp:project`, `network.hostCidr` ->
+    `ai-clusters:network.hostCidr`; a cluster's keys keep their short `clusters[N].…` form."""
+    root = re.split(r"[.\[]", path, maxsplit=1)[0]
+    if root not in STACK_KEYS or (root == "clusters" and path != root):
+        return path
+    return STACK_KEYS[root] + path[len(root):]
+
+
 def load_environment(config: Mapping[str, Any]) -> ResolvedEnvironment:
-    """Parse, check and resolve a stack's configuration, every path's own checks included."""
-    env = parse_model(EnvironmentSpec, environment_input(config))
-    return resolve_environment(env)
+    """Parse, check and resolve a stack's configuration, every path's own checks included.
+
+    SpecError names each problem by the key the stack file writes (`gcp:project`, `clusters[1].gke.…`)."""
+    try:
+        return resolve_environment(parse_model(EnvironmentSpec, environment_input(config)))
+    except SpecError as exc:
+        raise SpecError([Problem(stack_key_path(p.path), p.message) for p in exc.problems], exc.subject) from None
 
 
-__all__ = ["CONFIG_KEYS", "NAMESPACE", "environment_input", "load_environment"]
+__all__ = ["CONFIG_KEYS", "NAMESPACE", "STACK_KEYS", "environment_input", "load_environment", "stack_key_path"]

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from ai_clusters.core.enums import ClusterPath, Framework, HpcOffload, ProvisioningModel, WorkloadKind
+from ai_clusters.core.limits import MAX_ACCELERATORS, MAX_CLUSTER_NODES
 from ai_clusters.core.spec.base import SpecModel
 from ai_clusters.core.spec.tpu import TpuSpec
 
@@ -38,7 +39,7 @@ class WorkloadSpec(SpecModel):
 
     kind: WorkloadKind
     """pretraining, finetuning, inference, graphics or hpc."""
-    accelerators: int = Field(ge=1, le=100_000)
+    accelerators: int = Field(ge=1, le=MAX_ACCELERATORS)
     """Accelerators wanted in total (GPUs, or TPU chips)."""
     model_params_b: Optional[float] = Field(default=None, gt=0, le=20_000)
     """Model size in billions of parameters (sizes the accelerator memory)."""
@@ -231,7 +232,7 @@ class ClusterSpec(SpecModel):
     """A TPU slice instead of GPUs (paths tpu and gke)."""
     zone: Optional[str] = None
     """Zone; default: the first zone (of the environment, or of the region) that offers the accelerator."""
-    nodes: Optional[int] = Field(default=None, ge=1, le=10_000)
+    nodes: Optional[int] = Field(default=None, ge=1, le=MAX_CLUSTER_NODES)
     """Number of nodes; default: enough for `workload.accelerators`."""
     provisioning: ProvisioningSpec = Field(default_factory=ProvisioningSpec)
     """How capacity is obtained (default on-demand)."""

@@ -18,6 +18,7 @@ from ai_clusters.core.spec.base import SpecModel
 from ai_clusters.core.spec.models import ClusterSpec, StorageSpec
 
 if TYPE_CHECKING:
+    from ai_clusters.core.spec.capacity import Capacity
     from ai_clusters.core.spec.resolve import ResolvedCluster
 
 ENTRY_POINT_GROUP = "ai_clusters.paths"
@@ -51,6 +52,9 @@ class PathDefinition:
     """Storage of a cluster that names none; default: the core's storage guidance per workload."""
     node_shapes: Optional[Callable[["ResolvedCluster"], list[NodeShape]]] = None
     """The GPU shapes of the cluster's nodes whose NICs the environment's network must serve; default: the cluster's shape."""
+    capacity: Optional[Callable[["ResolvedCluster"], "Capacity"]] = None
+    """The accelerators the planned cluster has at full scale (`resolved.plan` set), checked against
+    `workload.accelerators`; default: its nodes x GPUs per node, or its slices x chips per slice."""
 
     def options_of(self, spec: ClusterSpec) -> Any:
         """The raw options a cluster spec gives for this path (None when it gives none)."""

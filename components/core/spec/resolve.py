@@ -7,7 +7,6 @@ reported together, each with its key path; nothing of a path is special-cased he
 its own checks through its `PathDefinition`.
 """
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
@@ -15,7 +14,10 @@ from pydantic.alias_generators import to_camel
 
 from ai_clusters.core.advisor import choose_shape
 from ai_clusters.core.catalog import Catalog, CatalogError, NodeShape, TpuSlice, catalog, one_of, region_of
-from ai_clusters.core.enums import Framework, ProvisioningModel, WorkloadKind
+from ai_clusters.core.enums import Framework, GpuDirect, ProvisioningModel, WorkloadKind
+from ai_clusters.core.nics import family_uses_gpu_nics, gpu_cidr_problems
+from ai_clusters.core.places import check_region
+from ai_clusters.core.spec.capacity import check_capacity, check_derived_nodes, default_capacity
 from ai_clusters.core.spec.errors import Problem, SpecError, parse_model
 from ai_clusters.core.spec.models import ClusterSpec, EnvironmentSpec, StorageSpec
 from ai_clusters.core.spec.paths import PathDefinition, path_definition
@@ -258,10 +260,14 @@ def resolve_cluster(
                     f"{shape.machine_type} cannot be had {cl.provisioning.model.value}; allowed: "
                     f"{one_of(p.value for p in shape.provisioning)}",
                 )
-            nodes = nodes or max(1, math.ceil(cl.workload.accelerators / shape.gpus))
+            nodes = nodes or check_derived_nodes(out.add, cl.workload.accelerators, shape.gpus, shape.machine_type)
             limit = fam.max_placement_group_vms
-            if limit and nodes > limit and cl.workload.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING):
-                out.add("nodes", f"{nodes} nodes exceed {fam.name}'s compact placement limit of {limit} VMs")
+            if nodes and limit and nodes > limit and cl.workload.kind in (WorkloadKind.PRETRAINING, WorkloadKind.FINETUNING):
+                out.add(
+                    "nodes" if cl.nodes is not None else "workload.accelerators",
+                    f"{nodes} nodes exceed {fam.name}'s compact placement limit of {limit} VMs "
+                    f"(at most {limit} x {shape.machine_type}: {limit * shape.gpus:,} GPUs)",
+                )
 
     storage = cl.storage or default_storage(cl.workload.kind, cl.path)
     if zone is not None:
@@ -287,15 +293,22 @@ def resolve_cluster(
         options=options,
     )
     plan = definition.plan(resolved, out.add)
+    if not out.problems:
+        resolved = replace(resolved, plan=plan)
+        check_capacity(out.add, cl.workload.accelerators, (definition.capacity or default_capacity)(resolved))
     if out.problems:
         raise SpecError(out.problems, partial=resolved)
-    return replace(resolved, plan=plan)
+    return resolved
 
 
 def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> ResolvedEnvironment:
     """Check every cluster of an environment; SpecError lists every problem of every cluster."""
     cat = cat or catalog()
     problems: list[Problem] = []
+    try:
+        check_region(env.region, cat)
+    except CatalogError as exc:  # every cluster's zone would only say the same again
+        raise SpecError([Problem("region", str(exc))]) from None
     for z in env.zones:
         if region_of(z) != env.region:
             problems.append(Problem("zones", f"{z} is not in region {env.region}"))
@@ -322,9 +335,42 @@ def resolve_environment(env: EnvironmentSpec, cat: Optional[Catalog] = None) -> 
             )
         except SpecError as exc:
             problems.extend(exc.problems)
+    problems.extend(_network_problems(env, resolved.clusters))
     if problems:
         raise SpecError(problems)
     return resolved
 
 
-__all__ = ["ResolvedCluster", "ResolvedEnvironment", "resolve_cluster", "resolve_environment"]
+def accelerator_networks(clusters: list[ResolvedCluster]) -> list[tuple[NodeShape, str]]:
+    """One node shape per (family, zone) whose GPU/RDMA NICs the environment's network must serve."""
+    found: dict[tuple[str, str], NodeShape] = {}
+    for cl in clusters:
+        for shape in cl.node_shapes:
+            if shape.gpudirect != GpuDirect.NONE and family_uses_gpu_nics(shape.family, shape.gpus):
+                found.setdefault((shape.family.id, cl.zone), shape)
+    return [(shape, zone) for (_, zone), shape in found.items()]
+
+
+def _network_problems(env: EnvironmentSpec, clusters: list[ResolvedCluster]) -> list[Problem]:
+    """The environment's network against what its clusters need: accelerator subnets, the host MTU."""
+    pairs = [(shape.family, zone) for shape, zone in accelerator_networks(clusters)]
+    problems = [Problem("network.gpuCidr", p) for p in gpu_cidr_problems(env.network.gpu_cidr, pairs)]
+    return problems + _host_mtu_problems(env, clusters)
+
+
+def _host_mtu_problems(env: EnvironmentSpec, clusters: list[ResolvedCluster]) -> list[Problem]:
+    """A host VPC MTU set below what a GPUDirect family of the environment needs."""
+    mtu = env.network.host_mtu
+    if mtu is None:
+        return []
+    index = {cl.name: i for i, cl in reversed(list(enumerate(env.clusters)))}
+    out: list[Problem] = []
+    for cl in clusters:
+        for shape in cl.node_shapes:
+            fam = shape.family
+            if family_uses_gpu_nics(fam, shape.gpus) and mtu < fam.network.host_mtu:
+                out.append(Problem("network.hostMtu", f"{mtu} is below the {fam.network.host_mtu} that {fam.name} (clusters[{index[cl.name]}]) needs"))
+    return list(dict.fromkeys(out))
+
+
+__all__ = ["ResolvedCluster", "ResolvedEnvironment", "accelerator_networks", "resolve_cluster", "resolve_environment"]

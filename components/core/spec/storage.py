@@ -2,6 +2,8 @@
 
 from typing import Callable
 
+from pydantic.alias_generators import to_camel
+
 from ai_clusters.core.catalog import Catalog, one_of
 from ai_clusters.core.enums import ClusterPath, WorkloadKind
 from ai_clusters.core.spec.models import FilestoreSpec, HyperdiskMlSpec, LustreSpec, StorageSpec
@@ -69,6 +71,15 @@ def check_storage(add: Callable[[str, str], None], storage: StorageSpec, zone: s
         low = hf.min_throughput_mibps or 1
         if hd.throughput_mibps is not None and not low <= hd.throughput_mibps <= hf.max_throughput_mibps:
             add("storage.hyperdiskMl.throughputMibps", f"Hyperdisk ML takes {low}-{hf.max_throughput_mibps} MiB/s, not {hd.throughput_mibps}")
+    mounted: dict[str, str] = {}
+    for key in ("filestore", "lustre", "parallelstore", "hyperdisk_ml"):
+        fs = getattr(storage, key)
+        if fs is None:
+            continue
+        name = to_camel(key)
+        if fs.mount_point in mounted:
+            add(f"storage.{name}.mountPoint", f"{fs.mount_point} is already the mount point of storage.{mounted[fs.mount_point]}")
+        mounted.setdefault(fs.mount_point, name)
     cs = facts.cloud_storage
     days = storage.bucket.soft_delete_days
     if days and not cs.soft_delete_min_days <= days <= cs.soft_delete_max_days:

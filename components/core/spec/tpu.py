@@ -6,6 +6,9 @@ from pydantic import Field, model_validator
 
 from ai_clusters.core.spec.base import SpecModel
 
+MAX_SLICES = 64
+"""The most slices of one multislice cluster (`tpu.slices`)."""
+
 
 class TpuDataDiskSpec(SpecModel):
     """A new disk attached read-write to a single-host TPU VM."""
@@ -38,7 +41,7 @@ class TpuSpec(SpecModel):
     """Topology in chips, e.g. 4x4 or 2x2x2, with `generation`."""
     runtime_version: Optional[str] = None
     """TPU VM runtime; default: the catalog's runtime for the generation and the framework."""
-    slices: int = Field(default=1, ge=1, le=64)
+    slices: int = Field(default=1, ge=1, le=MAX_SLICES)
     """Number of slices (multislice when more than 1)."""
     data_disks: list[TpuDataDiskSpec] = Field(default_factory=list, max_length=8)
     """New disks attached read-write (single-host, single-slice clusters only)."""

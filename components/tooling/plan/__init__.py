@@ -38,6 +38,8 @@ class Plan:
     cost: StackCost
     policy: list[Verdict] = field(default_factory=list)
     policy_pack: Optional[str] = None
+    policy_not_checked: list[str] = field(default_factory=list)
+    """What the policy pack could not check for this stack (no settings for its environment), one line each."""
 
     @property
     def resources(self) -> list[Registration]:
@@ -95,6 +97,7 @@ class Plan:
             },
             "policy": [{"policy": v.policy, "level": v.level, "message": v.message, "urn": v.urn} for v in self.policy],
             "warnings": list(self.run.warnings),
+            "policy_not_checked": list(self.policy_not_checked),
         }
 
 
@@ -139,7 +142,8 @@ def dynamic_provider_class(serialized: str) -> str:
     return "an inline provider"
 
 
-PolicyRunner = Callable[[ProgramRun, ResolvedEnvironment, Project], tuple[list[Verdict], Optional[str]]]
+PolicyRunner = Callable[[ProgramRun, ResolvedEnvironment, Project], tuple[list[Verdict], Optional[str], list[str]]]
+"""Runs the policy pack over a mocked run: (verdicts, pack name@version, what it could not check)."""
 
 
 def make_plan(
@@ -157,6 +161,6 @@ def make_plan(
     cost = stack_cost(((r.urn, r.type, r.inputs) for r in run.registrations if r.custom), env.spec.region, hours)
     plan = Plan(stack=stack, project=env.spec.project, environment=env, run=run, cost=cost)
     if policy_runner is not None:
-        plan.policy, plan.policy_pack = policy_runner(run, env, project)
+        plan.policy, plan.policy_pack, plan.policy_not_checked = policy_runner(run, env, project)
     return plan
 

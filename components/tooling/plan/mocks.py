@@ -5,7 +5,9 @@ addresses, so the program's outputs resolve. The monitor keeps what the engine r
 resource (type, name, parent, inputs in camelCase, protect, retainOnDelete).
 """
 
+import asyncio
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -143,12 +145,45 @@ class CloudMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """A mock monitor that keeps every registration with its options."""
+    """A mock monitor that keeps every registration with its options.
+
+    Pulumi calls the monitor from its thread pool, and the mocks need an event loop in each of those
+    threads; Pulumi's `_ensure_event_loop` would leave one open per thread, finalised whenever the
+    thread's memory is collected (at exit it may print `Exception ignored in: BaseEventLoop.__del__`).
+    The monitor makes those loops itself and `close` closes them when the run is over."""
 
     def __init__(self, mocks: Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.component_outputs: dict[str, dict[str, Any]] = {}
+        self._local = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
+
+    def _thread_loop(self) -> None:
+        """Give a worker thread an event loop of the run's own (the main thread has the run's loop)."""
+        if threading.current_thread() is threading.main_thread() or getattr(self._local, "loop", None) is not None:
+            return
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._local.loop = loop
+        with self._lock:
+            self._loops.append(loop)
+
+    def close(self) -> None:
+        """Close the worker threads' event loops (the run is over: nothing awaits on them any more)."""
+        with self._lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:
+            loop.close()
+
+    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+        self._thread_loop()
+        return super().Invoke(request)
+
+    def ReadResource(self, request):  # noqa: N802 (gRPC method name)
+        self._thread_loop()
+        return super().ReadResource(request)
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine names them: a child of the root stack carries no parent type.
@@ -158,6 +193,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 (gRPC method name)
         """A component's outputs, kept by URN (the benchmark's floor registers the same)."""
+        self._thread_loop()
         _ensure_event_loop()
         self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
@@ -166,6 +202,7 @@ class RecordingMonitor(MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
+        self._thread_loop()
         _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object)
         rid, state = self.mocks.new_resource(

@@ -118,29 +118,62 @@ def verdict(d: analyzer_pb2.AnalyzeDiagnostic, default_urn: Optional[str] = None
     return Verdict(policy=d.policyName, level=LEVEL_NAMES.get(d.enforcementLevel, str(d.enforcementLevel)), message=message, urn=d.urn or default_urn)
 
 
+def config_file(project_root: Path, environment: str) -> Path:
+    """Where an environment's policy settings live: `policies/config/<env>.json`."""
+    return project_root / "policies" / "config" / f"{environment}.json"
+
+
 def pack_config(project_root: Path, environment: str, budget: Optional[float]) -> dict[str, Any]:
     """`policies/config/<env>.json`, with the stack's own hourly budget for its environment."""
-    path = project_root / "policies" / "config" / f"{environment}.json"
-    config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    path = config_file(project_root, environment)
+    try:
+        config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise PolicyPackError(f"{path}: not a JSON policy configuration ({exc})") from None
+    if not isinstance(config, dict):
+        raise PolicyPackError(f"{path}: a policy configuration is a JSON object of policy names")
     if budget is not None:
         envs = config.setdefault("budget-and-environment", {}).setdefault("environments", {})
         envs.setdefault(environment, {})["hourlyBudgetUsd"] = budget
     return config
 
 
-def run_policy_pack(run, env, project) -> tuple[list[Verdict], str]:
-    """The plan's policy step: every registered custom resource through Analyze, then AnalyzeStack."""
+def not_checked(project_root: Path, environment: str, config: Mapping[str, Any]) -> list[str]:
+    """What the pack did not check for this environment because nothing configures it (said, never implied)."""
+    settings = ((config.get("budget-and-environment") or {}).get("environments") or {}).get(environment) or {}
+    where = config_file(project_root, environment).relative_to(project_root)
+    missing = "" if (project_root / where).is_file() else f" ({where} does not exist)"
+    gaps = []
+    if settings.get("hourlyBudgetUsd") is None:
+        gaps.append(
+            f"budget-and-environment: environment {environment!r} has no hourly budget{missing}: the stack's cost was compared "
+            f"with none (set ai-clusters:hourlyBudgetUsd in the stack, or hourlyBudgetUsd in {where})"
+        )
+    if settings.get("allowedFamilies") is None:
+        gaps.append(
+            f"budget-and-environment: environment {environment!r} lists no allowed families{missing}: every accelerator family "
+            f"was allowed (set allowedFamilies in {where})"
+        )
+    return gaps
+
+
+def run_policy_pack(run, env, project) -> tuple[list[Verdict], str, list[str]]:
+    """The plan's policy step: every registered custom resource through Analyze, then AnalyzeStack.
+
+    Returns the verdicts, the pack's name@version, and what it could not check (no settings for the environment)."""
     resources = [r for r in run.registrations if r.custom]
+    config = pack_config(project.root, env.spec.name, env.spec.hourly_budget_usd)
     with PolicyPackProcess(project.root / "policies") as pack:
         info = pack.info()
-        pack.configure(pack_config(project.root, env.spec.name, env.spec.hourly_budget_usd))
+        pack.configure(config)
         verdicts = []
         for r in resources:
             # A resource policy's diagnostic is about the resource analyzed (the CLI knows which).
             verdicts.extend(verdict(d, default_urn=r.urn) for d in pack.analyze(r.urn, r.type, r.name, r.inputs, r.protect))
         stack = pack.analyze_stack((r.urn, r.type, r.name, r.inputs, r.protect, r.parent) for r in resources)
         verdicts.extend(verdict(d) for d in stack)
-    return verdicts, f"{info.name}@{pack.pack_version()}"
+        name = f"{info.name}@{pack.pack_version()}"
+    return verdicts, name, not_checked(project.root, env.spec.name, config)
 
 
-__all__ = ["PolicyPackError", "PolicyPackProcess", "pack_config", "run_policy_pack", "verdict"]
+__all__ = ["PolicyPackError", "PolicyPackProcess", "config_file", "not_checked", "pack_config", "run_policy_pack", "verdict"]

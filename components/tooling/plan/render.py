@@ -225,9 +225,10 @@ def cost_table(plan: Plan) -> Group:
 
 def policy_table(plan: Plan) -> Any:
     if plan.policy_pack is None:
-        return "[dim]policy pack not run[/]"
+        return Text("policy pack not run: no policy was checked", style="yellow")
+    gaps = [Text.assemble(("not checked: ", "yellow"), gap) for gap in plan.policy_not_checked]
     if not plan.policy:
-        return f"[green]policy pack {plan.policy_pack}: no violations[/]"
+        return Group(Text(f"policy pack {plan.policy_pack}: no violations", style="green"), *gaps)
     table = Table(title=f"Policy verdicts ({plan.policy_pack})")
     table.add_column("level")
     table.add_column("policy")
@@ -235,8 +236,8 @@ def policy_table(plan: Plan) -> Any:
     table.add_column("message")
     for v in sorted(plan.policy, key=lambda v: (v.level != "mandatory", v.policy)):
         style = "red" if v.level == "mandatory" else "yellow"
-        table.add_row(f"[{style}]{v.level}[/]", v.policy, (v.urn or "stack").rsplit("::", 1)[-1], v.message)
-    return Group(table)
+        table.add_row(Text(v.level, style=style), Text(v.policy), Text((v.urn or "stack").rsplit("::", 1)[-1]), Text(v.message))
+    return Group(table, *gaps)
 
 
 def mermaid_id(urn: str) -> str:
@@ -269,7 +270,7 @@ def markdown(plan: Plan) -> str:
         lines += ["", "</details>"]
     lines += ["", "### Policy verdicts", ""]
     if plan.policy_pack is None:
-        lines.append("_The policy pack was not run._")
+        lines.append("_The policy pack was not run: no policy was checked._")
     elif not plan.policy:
         lines.append(f"No violations from `{plan.policy_pack}`.")
     else:
@@ -277,6 +278,8 @@ def markdown(plan: Plan) -> str:
         for v in sorted(plan.policy, key=lambda v: (v.level != "mandatory", v.policy)):
             res = (v.urn or "stack").rsplit("::", 1)[-1]
             lines.append(f"| {v.level} | `{v.policy}` | `{res}` | {v.message.replace('|', '/')} |")
+    if plan.policy_not_checked:
+        lines += ["", "**Not checked:**", ""] + [f"- {gap}" for gap in plan.policy_not_checked]
     lines += ["", "### Topology", "", "```mermaid", "graph LR"]
     lines += _mermaid(plan)
     lines += ["```", "", "<details><summary>Resources</summary>", "", "| type | name | key inputs |", "|---|---|---|"]

@@ -67,6 +67,16 @@ def sarif(plan: Plan) -> dict[str, Any]:
             {
                 "tool": {"driver": {"name": "ai-clusters", "rules": rules}},
                 "automationDetails": {"id": f"ai-clusters/{plan.stack}"},
+                # what the pack could not check is said, not implied by an empty result list
+                "invocations": [
+                    {
+                        "executionSuccessful": plan.policy_pack is not None,
+                        "toolExecutionNotifications": [
+                            {"level": "warning", "message": {"text": gap}} for gap in plan.policy_not_checked
+                        ]
+                        + ([] if plan.policy_pack is not None else [{"level": "warning", "message": {"text": "the policy pack was not run"}}]),
+                    }
+                ],
                 "results": results,
             }
         ],
