@@ -2,6 +2,7 @@
 
 import copy
 import datetime
+from importlib import resources
 
 import pytest
 import yaml
@@ -296,3 +297,16 @@ def test_disk_prices_are_sourced_and_hyperdisk_balanced_is_unpriced():
         assert disk.sources and all(s in cat.data.sources for s in disk.sources)
     for unpriced in (*storage.filestore_tiers, *storage.lustre.throughput_tiers):
         assert unpriced.prices == {}, "no list price was found for Filestore or Managed Lustre: they stay unpriced"
+
+
+def test_a_catalog_that_gives_a_key_twice_is_refused_naming_it():
+    """PyYAML would keep the second of two equal keys in silence: a source slipped in twice would change the catalog unseen."""
+    import yaml
+
+    from ai_clusters.core.catalog import parse_catalog
+
+    text = (resources.files("ai_clusters.core.catalog") / "data" / "catalog.yaml").read_text(encoding="utf-8")
+    first = next(iter(catalog().data.sources))
+    again = f"sources:\n  {first}:\n    url: https://example.invalid/\n    title: x\n    read_on: 2026-12-04\n"
+    with pytest.raises(yaml.YAMLError, match=f"'{first}' is given twice"):
+        parse_catalog(text.replace("sources:\n", again, 1))

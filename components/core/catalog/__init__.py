@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Optional
 
-import yaml
 
 from ai_clusters.core.enums import GpuDirect, ProvisioningModel, WorkloadKind
+from ai_clusters.core.strict_yaml import load_strict
 from ai_clusters.core.catalog.models import (
     AttachableGpu,
     CatalogData,
@@ -437,8 +437,7 @@ class Catalog:
 
 def parse_catalog(text: str) -> Catalog:
     """A catalog from the text of a data file, validated."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Catalog(CatalogData.model_validate(yaml.load(text, Loader=loader)))
+    return Catalog(CatalogData.model_validate(load_strict(text)))
 
 
 @functools.lru_cache(maxsize=1)

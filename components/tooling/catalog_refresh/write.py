@@ -15,10 +15,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-import yaml
-
 from ai_clusters.core.catalog import Catalog, region_of
 from ai_clusters.core.catalog.models import CatalogData
+from ai_clusters.core.strict_yaml import load_strict
 from ai_clusters.tooling.catalog_refresh.compare import tpu_zones
 from ai_clusters.tooling.catalog_refresh.listings import Listings
 
@@ -348,13 +347,13 @@ def planned_edits(cat: Catalog, listings: Listings, day: datetime.date) -> list[
 
 def rewrite(text: str, edits: list[Any]) -> str:
     """The catalog text with `edits` applied; WriteError unless it parses to exactly the edited data and validates."""
-    doc = yaml.safe_load(text)
+    doc = load_strict(text)
     lines = text.split("\n")
     for edit in edits:
         edit.apply_data(doc)
         edit.apply_text(lines)
     new_text = "\n".join(lines)
-    if yaml.safe_load(new_text) != doc:
+    if load_strict(new_text) != doc:
         raise WriteError("the edited text does not parse to the intended catalog; catalog.yaml was left as it was")
     try:
         CatalogData.model_validate(doc)

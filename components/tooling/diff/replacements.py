@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-import yaml
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from ai_clusters.core.strict_yaml import load_strict
 
 DATA = Path(__file__).resolve().parent / "data" / "replacements.yaml"
 
@@ -256,7 +257,7 @@ def own_provider_rules() -> dict[str, TypeRules]:
 @lru_cache(maxsize=1)
 def table() -> ReplacementTable:
     """The table shipped with the package."""
-    return ReplacementTable(yaml.safe_load(DATA.read_text()))
+    return ReplacementTable(load_strict(DATA.read_text()))
 
 
 __all__ = ["CONDITIONS", "Judgement", "ReplacementTable", "TypeRules", "changed", "plain", "table", "unset", "values_at"]

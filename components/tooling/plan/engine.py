@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterator, Optional
 import yaml
 
 from ai_clusters.core.spec import SpecError
+from ai_clusters.core.strict_yaml import load_strict
 from ai_clusters.tooling.plan.mocks import CloudMocks, RecordingMonitor, Registration
 
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the same result, faster
 
 
 class PlanInputError(Exception):
@@ -65,7 +65,7 @@ def find_project(start: Optional[Path] = None) -> Project:
     for folder in (here, *here.parents):
         pulumi_yaml = folder / "Pulumi.yaml"
         if pulumi_yaml.is_file():
-            doc = yaml.load(pulumi_yaml.read_text(), Loader=FAST_LOADER) or {}
+            doc = load_strict(pulumi_yaml.read_text()) or {}
             main = folder / (doc.get("main") or "") / "__main__.py" if not str(doc.get("main", "")).endswith(".py") else folder / doc["main"]
             return Project(
                 root=folder,
@@ -76,23 +76,6 @@ def find_project(start: Optional[Path] = None) -> Project:
     raise PlanInputError(f"no Pulumi.yaml at or above {here}")
 
 
-class _StackLoader(FAST_LOADER):  # type: ignore[misc, valid-type]
-    """YAML as the Pulumi CLI reads a stack file: a key given twice is an error, not silently the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is given twice (first at line {seen[key].line + 1})", key_node.start_mark
-                )
-            if isinstance(key, (str, int, float, bool)):
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-_StackLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StackLoader.construct_mapping)
 
 
 def _yaml_problem(where: str, exc: yaml.YAMLError) -> str:
@@ -124,7 +107,7 @@ def read_stack_config(project: Project, stack: str) -> dict[str, Any]:
     except OSError as exc:
         raise PlanInputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     try:
-        doc = yaml.load(text, Loader=_StackLoader)
+        doc = load_strict(text)  # as the Pulumi CLI reads a stack file: a key given twice is an error
     except yaml.YAMLError as exc:
         raise PlanInputError(_yaml_problem(where, exc)) from None
     if doc is None:
