@@ -7,10 +7,12 @@ import re
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ai_clusters.core.catalog import catalog
 from ai_clusters.core.enums import GpuDirect
-from ai_clusters.core.naming import SERVICE_ACCOUNT_ID_RE
+from ai_clusters.core.naming import SERVICE_ACCOUNT_ID_RE, service_account_id
 from ai_clusters.core.spec import load_environment
 from ai_clusters.program import build
 from ai_clusters.slurm.blueprint import blueprint
@@ -221,17 +223,17 @@ def test_munge_is_still_there_for_clusters_that_run_it():
 # ---- ids within Google's limits for long names, on every path ---------------------------------------
 
 LONG_ENV = "research-platform-ml"  # 20 characters, the longest environment name
-LONG = {"train-ultra": "pretraining-ultra-xl", "gke-serve": "serving-gke-l4-fleet", "slurm-llm": "slurm-llm-pretraining",
-        "vx-h100": "vertex-h100-endpoint", "tpu-mslice": "tpu-multislice-v6e-x"}
+LONG = {"train-ultra": "pretraining-ultra-xl", "gke-serve": "serving-gke-l4-fleet", "slurm-llm": "slurm-llm-pretrainin",
+        "vx-h100": "vertex-h100-endpoint", "tpu-mslice": "tpu-multislice-v6e-x"}  # 20 characters each, the longest names
 
 
 def long_named_prod() -> dict:
     cfg = read_stack_config(find_project(ROOT), "prod")
     clusters = json.loads(cfg["ai-clusters:clusters"])
     for cl in clusters:
-        cl["name"] = LONG[cl["name"]][:20].rstrip("-")
+        cl["name"] = LONG[cl["name"]]
     cfg["ai-clusters:clusters"] = json.dumps(clusters)
-    cfg["ai-clusters:environment"] = json.dumps(LONG_ENV) if cfg["ai-clusters:environment"].startswith('"') else LONG_ENV
+    cfg["ai-clusters:environment"] = LONG_ENV
     return cfg
 
 
@@ -256,3 +258,15 @@ def test_long_stack_environment_and_cluster_names_keep_every_id_within_its_limit
     for m in (m for g in bp["deployment_groups"] for m in g["modules"] if m["source"] == "modules/project/service-account"):
         account_id = f"{name}-{m['settings']['name']}"
         assert 6 <= len(account_id) <= 30 and SERVICE_ACCOUNT_ID_RE.match(account_id), account_id
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=80))
+def test_any_base_gives_a_valid_service_account_id(base):
+    account_id = service_account_id(base)
+    assert 6 <= len(account_id) <= 30 and SERVICE_ACCOUNT_ID_RE.match(account_id), account_id
+
+
+def test_long_ids_cut_to_thirty_characters_stay_apart():
+    base = "research-platform-ml-slurm-llm-pretraining"
+    ids = {service_account_id(f"{base}-{role}") for role in ("controller", "compute", "login")}
+    assert len(ids) == 3 and all(len(i) == 30 for i in ids)

@@ -133,7 +133,6 @@ class SlurmLayout:
     scripts_dir: Optional[str]
     scripts_url: str
     facts: SlurmFacts
-    project: str = ""
     native_auth: bool = True
     stage_scripts: bool = True
 
@@ -468,7 +467,6 @@ def resolve_layout(resolved: ResolvedCluster, add: Add) -> Optional[SlurmLayout]
         scripts_dir=options.scripts_dir,
         scripts_url=options.scripts_url or scripts_archive_url(facts),
         facts=facts,
-        project=resolved.project,
         native_auth=facts.auth.native if options.auth is None else options.auth == "slurm",
         stage_scripts=options.stage_scripts,
     )
