@@ -26,6 +26,7 @@ REFERENCE_STACKS = (
     "gke-l4-serve",
     "gke-tpu-v6e",
     "prod",
+    "slurm-a3high",
     "slurm-a3mega",
     "staging",
     "tpu-multislice",

@@ -117,7 +117,10 @@ def run_case(case: str, through_provider: bool) -> tuple[Registered, dict]:
 
 
 def children(registered: Registered) -> list[tuple[str, str, Any]]:
-    return [(r.type, r.name, r.inputs) for r in registered.all]
+    """What each child receives; assets (SlurmCluster's staged scripts) compared by what they read."""
+    from ai_clusters.tooling.plan import json_safe
+
+    return [(r.type, r.name, json_safe(r.inputs)) for r in registered.all]
 
 
 @pytest.mark.parametrize("case", list(CASES))

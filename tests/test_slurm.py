@@ -16,7 +16,7 @@ from ai_clusters.core.nics import extra_nic_plan
 from ai_clusters.tooling.plan import make_plan
 from ai_clusters.tooling.plan.policy import run_policy_pack
 from ai_clusters.program import accelerator_networks, build
-from ai_clusters.slurm.config import BOOTSTRAP, CGROUP_CONF_TPL, SLURM_CONF_TPL, SLURMDBD_CONF_TPL
+from ai_clusters.slurm.config import BOOTSTRAP, CGROUP_CONF_TPL, SLURM_CONF_TPL, SLURMDBD_CONF_TPL, slurm_conf_tpl
 from ai_clusters.core.spec import SpecError, load_environment
 
 from .conftest import ROOT, Registered, labels_of, mocked
@@ -108,7 +108,8 @@ def test_the_example_controller_and_login_nodes(example):
         assert md["enable-oslogin"] == "TRUE" and md["block-project-ssh-keys"] == "TRUE"
         assert md["slurm_instance_role"] == role and md["slurm_cluster_name"] == "llm" and md["universe_domain"] == "googleapis.com"
         assert md["slurm_bucket_path"].startswith("gs://") and md["slurm_bucket_path"].endswith("/llm-files")
-        assert md["slurm_scripts_url"].endswith(f"/archive/{catalog().data.slurm.toolkit_commit}.tar.gz")
+        # the pinned release's scripts, staged in the config bucket: nodes need no internet to start
+        assert md["slurm_scripts_url"] == md["slurm_bucket_path"] + f"/slurm-gcp-scripts-{catalog().data.slurm.toolkit_commit[:12]}.tar.gz"
         assert vm["metadataStartupScript"] == BOOTSTRAP
         assert vm["scheduling"]["onHostMaintenance"] == "MIGRATE", "CPU VMs live-migrate"
         assert vm["labels"]["slurm_instance_role"] == role and vm["labels"]["ai-cluster"] == "llm"
@@ -168,7 +169,10 @@ def test_the_example_configuration_is_what_slurm_gcp_reads(example):
     assert fstab["/lustre"]["fs_type"] == "lustre" and fstab["/lustre"]["server_ip"].endswith("@tcp") and fstab["/lustre"]["remote_mount"] == "/lustrefs"
     gcs = next(m for m in core["network_storage"] if m["fs_type"] == "gcsfuse")
     assert gcs["server_ip"] == "" and "allow_other" in gcs["mount_options"]
-    assert core["slurm_conf_tpl"] == SLURM_CONF_TPL and core["cgroup_conf_tpl"] == CGROUP_CONF_TPL
+    assert core["slurm_conf_tpl"] == slurm_conf_tpl(catalog().data.slurm.long_prolog) and core["cgroup_conf_tpl"] == CGROUP_CONF_TPL
+    assert core["enable_slurm_auth"] is True and core["slurm_key_mount"] is None, "auth/slurm, the key shared by the controller"
+    assert core["prolog_scripts"] == core["epilog_scripts"] == ["ai-clusters-rxdm_sh"]
+    assert "slurm-prolog-script-ai-clusters-rxdm_sh" in stored and "slurm-epilog-script-ai-clusters-rxdm_sh" in stored
 
     a3 = doc(reg, "nodeset_configs/a3mega.yaml")
     assert set(a3) == set(FACTS["nodeset_config"])
@@ -177,7 +181,9 @@ def test_the_example_configuration_is_what_slurm_gcp_reads(example):
     assert (a3["node_count_static"], a3["node_count_dynamic_max"], a3["enable_placement"]) == (8, 0, True)
     assert a3["reservation_name"] == "projects/acme-ml-research/reservations/a3mega-llm"
     assert a3["zone_policy_allow"] == ["us-central1-a"] and "/regions/us-central1/subnetworks/" in a3["subnetwork"]
-    assert a3["node_conf"] == {"CoresPerSocket": 52, "ThreadsPerCore": 2}
+    assert a3["node_conf"] == catalog().data.slurm.node_conf_of("a3-megagpu-8g").conf == {"CoresPerSocket": 52, "ThreadsPerCore": 2}
+    assert "advancedMachineFeatures" not in reg.named("llm-a3mega").inputs, "SMT at the platform default, as ThreadsPerCore 2 says"
+    assert debug_conf_is_slurm_gcps(doc(reg, "nodeset_configs/debug.yaml"))
     debug = doc(reg, "nodeset_configs/debug.yaml")
     assert (debug["node_count_static"], debug["node_count_dynamic_max"], debug["enable_placement"]) == (0, 4, False)
 
@@ -191,6 +197,11 @@ def test_the_example_configuration_is_what_slurm_gcp_reads(example):
     assert set(doc(reg, "login_group_configs/login.yaml")) == set(FACTS["login_group_config"])
     assert "mdadm" in stored["slurm-nodeset-a3mega-script-ai-clusters_sh"], "A3 Mega local SSDs become one RAID 0 scratch array"
     assert "mdadm" not in stored["slurm-nodeset-debug-script-ai-clusters_sh"]
+
+
+def debug_conf_is_slurm_gcps(ns: dict) -> bool:
+    """A CPU node set without overrides: slurm-gcp derives its node line from the template."""
+    return ns["node_conf"] == {}
 
 
 def test_the_config_is_written_last_and_the_controller_waits_for_it(example):
@@ -345,6 +356,27 @@ def test_uploaded_scripts_replace_the_release_download(tmp_path):
     zips = {plain(o.inputs["name"]) for o in reg.of_type(OBJECT) if "devel" in o.name}
     assert zips == {"hpc-files/slurm-gcp-devel-controller.zip", "hpc-files/slurm-gcp-devel.zip"}
     assert reg.named("hpc-controller").inputs["metadata"]["slurm_scripts_url"] == ""
+    assert not [o for o in reg.of_type(OBJECT) if o.name == "hpc-slurm-gcp-scripts"], "nothing else staged"
+
+
+def test_the_scripts_tarball_is_staged_in_the_bucket_unless_nodes_download_it():
+    import pulumi
+
+    facts = catalog().data.slurm
+    reg = run_stack(stack(slurm_cluster(nodes=2)))
+    staged = reg.named("hpc-slurm-gcp-scripts").inputs
+    assert isinstance(staged["source"], pulumi.RemoteAsset) and staged["source"].uri == f"https://github.com/GoogleCloudPlatform/cluster-toolkit/archive/{facts.toolkit_commit}.tar.gz"
+    assert staged["name"] == f"hpc-files/slurm-gcp-scripts-{facts.toolkit_commit[:12]}.tar.gz"
+    md = reg.named("hpc-controller").inputs["metadata"]
+    assert md["slurm_scripts_url"] == f"{md['slurm_bucket_path']}/slurm-gcp-scripts-{facts.toolkit_commit[:12]}.tar.gz"
+    assert reg.named("hpc-slurm-gcp-scripts").urn in reg.named("hpc-config-yaml").dependencies, "there before any node starts"
+
+    direct = run_stack(stack(slurm_cluster(nodes=2, slurm={"stageScripts": False})))
+    assert not [o for o in direct.of_type(OBJECT) if o.name == "hpc-slurm-gcp-scripts"]
+    assert direct.named("hpc-controller").inputs["metadata"]["slurm_scripts_url"].startswith("https://github.com/")
+    mirror = run_stack(stack(slurm_cluster(nodes=2, slurm={"scriptsUrl": "gs://mirror/ct.tar.gz"})))
+    assert not [o for o in mirror.of_type(OBJECT) if o.name == "hpc-slurm-gcp-scripts"], "a gs:// mirror is read where it is"
+    assert mirror.named("hpc-login-1").inputs["metadata"]["slurm_scripts_url"] == "gs://mirror/ct.tar.gz"
 
 
 def test_hyperdisk_ml_and_parallelstore_are_mounted_by_our_script():

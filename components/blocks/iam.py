@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_gcp as gcp
 
+from ai_clusters.core.naming import service_account_id
+
 # What a node needs to run: write logs and metrics, pull images. Data access is granted per bucket.
 NODE_ROLES = (
     "roles/logging.logWriter",
@@ -34,12 +36,12 @@ def node_service_account(
 ) -> NodeIdentity:
     """A dedicated service account with `roles` on the project and object access to `buckets`.
 
-    `account_id` (6-30 characters) defaults to NAME-nodes.
+    `account_id` defaults to NAME-nodes, kept within IAM's 6-30 characters.
     """
     opts = pulumi.ResourceOptions(parent=parent)
     account = gcp.serviceaccount.Account(
         f"{name}-sa",
-        account_id=account_id or _account_id(name),
+        account_id=service_account_id(account_id or f"{name}-nodes"),
         display_name=display,
         project=project,
         opts=opts,
@@ -56,10 +58,4 @@ def node_service_account(
     for i, bucket in enumerate(buckets):
         gcp.storage.BucketIAMMember(f"{name}-bucket-{i}", bucket=bucket, role=BUCKET_ROLE, member=member, opts=opts)
     return NodeIdentity(account=account, email=account.email, member=member)
-
-
-def _account_id(name: str) -> str:
-    """Service account ids are 6-30 characters: lowercase letters, digits, hyphens."""
-    base = f"{name}-nodes"[:30].rstrip("-")
-    return base if len(base) >= 6 else f"{base}-sa-x"[:30]
 

@@ -118,8 +118,12 @@ class NodeScript:
     """GPUs of the node (RxDM gets their devices on hosts without the NVIDIA container toolkit)."""
     rxdm_at_boot: bool = True
     """Start the receive-datapath manager now (VMs); Slurm starts it per job in its prolog instead."""
+    image_build: bool = False
+    """An image build: the GPUDirect steps that need no GPU machine, done ahead of boot (no mounts then)."""
     extra: str = ""
     """Commands run last (a TPU cluster's multislice environment and its own commands)."""
+    first_steps: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Named steps (name, shell lines) run before everything else (an image build's own steps)."""
     skip_kinds: tuple[str, ...] = field(default=())
     """Mount kinds this node leaves to another mechanism (slurm-gcp mounts its network storage itself)."""
 
@@ -137,17 +141,50 @@ def _repo_lines(repos: Iterable[AptRepository]) -> list[str]:
     return lines
 
 
-def _docker_run(name: str, run: ContainerRun, uds_path: Optional[str], gpus: int, detach: bool) -> str:
-    flags = [f.replace("{uds_path}", uds_path or "") for f in run.docker_flags]
+UDS = "{uds_path}"
+DETACHED = ("--detach", "--restart=unless-stopped")  # a VM's daemon: back after a restart of docker
+ONCE = ("--rm",)
+
+
+def shell_word(text: str, uds: Optional[str] = None, uds_var: Optional[str] = None) -> str:
+    """`text` as one shell word, its {uds_path} the literal `uds` or the expansion of the shell variable `uds_var`."""
+    if UDS not in text:
+        return _q(text)
+    if uds_var is None:
+        return _q(text.replace(UDS, uds or ""))
+    return f'"${uds_var}"'.join(_q(part) if part else "" for part in text.split(UDS))
+
+
+def docker_run(
+    name: str, run: ContainerRun, *, gpus: int, mode: Iterable[str] = ONCE, uds: Optional[str] = None, uds_var: Optional[str] = None
+) -> str:
+    """`docker run` of a catalog container with exactly its flags and arguments; `name` may hold shell expansions."""
+    flags = list(run.docker_flags)
     if run.gpu_devices:
         flags += [f"--device=/dev/nvidia{i}" for i in range(gpus)]
-    args = [a.replace("{uds_path}", uds_path or "") for a in run.args]
-    mode = ["--detach", "--restart=unless-stopped"] if detach else ["--rm"]
-    return " ".join(["docker run", *mode, f"--name={name}", *(_q(f) for f in flags), _q(run.image), *(_q(a) for a in args)])
+    words = [*(shell_word(f, uds, uds_var) for f in flags), _q(run.image), *(shell_word(a, uds, uds_var) for a in run.args)]
+    return " ".join(["docker run", *mode, f"--name={name}", *words])
 
 
-def gpudirect_steps(host: GpuDirectHost, *, gpus: int, rxdm_at_boot: bool) -> str:
-    """The steps that make a node of `host`'s flavour ready for NCCL over every GPU NIC."""
+DOCKER_SIGNIN = (
+    "  # Google's images sit in Artifact Registry: docker signs in with the node's service account.\n"
+    "  { if have docker-credential-gcr; then docker-credential-gcr configure-docker --registries=us-docker.pkg.dev; "
+    "elif have gcloud; then gcloud auth configure-docker --quiet us-docker.pkg.dev; fi; } || log 'docker not signed in to us-docker.pkg.dev'"
+)
+
+
+def package_names(packages: Iterable[str]) -> list[str]:
+    """apt package names without their version pins (`nccl-gib=1.1.0` -> `nccl-gib`)."""
+    return [p.split("=")[0] for p in packages]
+
+
+def gpudirect_steps(host: GpuDirectHost, *, gpus: int, rxdm_at_boot: bool, image_build: bool = False) -> str:
+    """The steps that make a node of `host`'s flavour ready for NCCL over every GPU NIC.
+
+    `rxdm_at_boot`: the node starts RxDM now (VMs); else it only pulls RxDM's image, a Slurm prolog starts it per job
+    and the NCCL environment names the job's socket folder. `image_build`: the steps an image build can do ahead of
+    boot (packages, DKMS, the aperture udev rule, docker, files); what needs the GPU machine is left to boot.
+    """
     out: list[str] = []
     flavor = host.flavor.value
     if host.driver:
@@ -158,7 +195,9 @@ def gpudirect_steps(host: GpuDirectHost, *, gpus: int, rxdm_at_boot: bool) -> st
     fix = host.dkms_fix
     packages = [p for p in host.packages if fix is None or p.split("=")[0] != fix.package]
     if host.repositories or packages:
-        body = _repo_lines(host.repositories) + ([f"  apt_install {' '.join(_q(p) for p in packages)}"] if packages else [])
+        needed = package_names([*(p for r in host.repositories for p in r.requires), *packages])
+        installed = [f"  dpkg -s {' '.join(_q(p) for p in needed)} >/dev/null 2>&1 && return 0  # installed already (a built image)"] if needed else []
+        body = installed + _repo_lines(host.repositories) + ([f"  apt_install {' '.join(_q(p) for p in packages)}"] if packages else [])
         out.append(f"\nstep_{flavor}_packages() {{\n" + "\n".join(body) + f"\n}}\nstep {flavor}-packages step_{flavor}_packages\n")
     if fix is not None:
         src = f"/usr/src/{fix.package}-{fix.version}"
@@ -186,7 +225,19 @@ step {fix.package} step_{fix.package.replace('-', '_')}
         )
     if host.kernel_modules:
         out.append("\nstep_kernel_modules() {\n" + "\n".join(f"  modprobe {_q(m)}" for m in host.kernel_modules) + "\n}\nstep kernel-modules step_kernel_modules\n")
-    if host.aperture_devices:
+    if host.aperture_devices and image_build and host.aperture_udev_rule:
+        out.append(
+            f"""
+step_aperture_udev() {{
+  # The aperture devices bound under /dev/aperture_devices at every boot (as Cluster Toolkit's A3 Mega image does).
+  mkdir -p /etc/udev/rules.d
+  printf '%s\\n' {_q(host.aperture_udev_rule)} > /etc/udev/rules.d/00-a3-megagpu.rules
+  update-initramfs -u -k all
+}}
+step aperture-udev step_aperture_udev
+"""
+        )
+    elif host.aperture_devices and not image_build:
         out.append(
             f"""
 step_aperture_devices() {{
@@ -202,7 +253,7 @@ step_aperture_devices() {{
 step aperture-devices step_aperture_devices
 """
         )
-    if host.accept_tcp:
+    if host.accept_tcp and not image_build:
         out.append("\nstep_accept_tcp() {\n  iptables -C INPUT -p tcp -m tcp -j ACCEPT 2>/dev/null || iptables -I INPUT -p tcp -m tcp -j ACCEPT\n}\nstep accept-tcp step_accept_tcp\n")
     if host.docker and host.os != "cos":
         repos = catalog().data.node_setup.docker  # type: ignore[union-attr]
@@ -222,16 +273,22 @@ step aperture-devices step_aperture_devices
             f"\nstep_file_{key.replace('-', '_')}() {{\n  mkdir -p {_q(path.rsplit('/', 1)[0])}\n"
             f"  cat > {_q(path)} <<'AI_CLUSTERS_FILE'\n{content.rstrip()}\nAI_CLUSTERS_FILE\n}}\nstep {key} step_file_{key.replace('-', '_')}\n"
         )
+    if image_build:
+        out.append(nccl_env_step(host, host.job_uds_path or host.uds_path))
+        return "".join(out)
     if host.plugin is not None:
         body = [
-            "  # Google's images sit in Artifact Registry: docker signs in with the node's service account.",
-            "  { if have docker-credential-gcr; then docker-credential-gcr configure-docker --registries=us-docker.pkg.dev; "
-            "elif have gcloud; then gcloud auth configure-docker --quiet us-docker.pkg.dev; fi; } || log 'docker not signed in to us-docker.pkg.dev'",
+            DOCKER_SIGNIN,
             f"  rm -rf {_q(host.nccl.library_dir or '/nonexistent')}",
-            "  " + _docker_run(PLUGIN_CONTAINER, host.plugin, host.uds_path, gpus, detach=False),
+            "  " + docker_run(PLUGIN_CONTAINER, host.plugin, gpus=gpus, uds=host.uds_path),
             f"  test -d {_q(host.nccl.library_dir or '/')}",
         ]
         out.append(f"\nstep_nccl_plugin() {{\n" + "\n".join(body) + f"\n}}\nstep nccl-plugin step_nccl_plugin\n")
+    if host.rxdm is not None and not rxdm_at_boot:
+        out.append(
+            f"\nstep_rxdm_image() {{\n  # RxDM starts per job (a prolog): its image is pulled now, so that jobs start without waiting.\n"
+            f"{DOCKER_SIGNIN}\n  docker pull {_q(host.rxdm.image)}\n}}\nstep rxdm-image step_rxdm_image\n"
+        )
     if host.rxdm is not None and rxdm_at_boot:
         wait = ""
         if host.rxdm.ready_log:
@@ -242,11 +299,11 @@ step aperture-devices step_aperture_devices
         body = [
             f"  mkdir -p {_q(host.uds_path)}" if host.uds_path else "",
             f"  docker rm -f {RXDM_CONTAINER} >/dev/null 2>&1 || true",
-            "  " + _docker_run(RXDM_CONTAINER, host.rxdm, host.uds_path, gpus, detach=True),
+            "  " + docker_run(RXDM_CONTAINER, host.rxdm, gpus=gpus, mode=DETACHED, uds=host.uds_path),
         ]
         out.append("\nstep_rxdm() {\n  # The receive-datapath manager: it must run while NCCL jobs use the GPU NICs.\n"
                    + "\n".join(b for b in body if b) + wait + "\n}\nstep rxdm step_rxdm\n")
-    out.append(nccl_env_step(host))
+    out.append(nccl_env_step(host, host.uds_path if rxdm_at_boot else (host.job_uds_path or host.uds_path)))
     return "".join(out)
 
 
@@ -258,21 +315,29 @@ def _sed_escape(text: str) -> str:
     return out
 
 
-def nccl_environment(host: GpuDirectHost) -> str:
-    """The NCCL environment jobs source on a node of `host`'s flavour (what the env file holds)."""
+def _env_value(value: str) -> str:
+    """A value for `export`: literal, or double-quoted where it expands a variable when sourced (${SLURM_JOB_ID})."""
+    if "${" not in value:
+        return _q(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
+
+
+def nccl_environment(host: GpuDirectHost, uds_path: Optional[str] = None) -> str:
+    """The NCCL environment jobs source on a node of `host`'s flavour (what the env file holds); {uds_path} is `uds_path`."""
+    uds = uds_path or host.uds_path or ""
     lines = [f"# NCCL over GPUDirect-{host.flavor.value.upper()} (ai-clusters; catalog node_setup). Source it: . FILE"]
     lines += list(host.nccl.setup)
-    lines += [f"export {k}={_q(v)}" for k, v in host.nccl.env.items()]
+    lines += [f"export {k}={_env_value(v.replace(UDS, uds))}" for k, v in host.nccl.env.items()]
     if host.nccl.library_dir:
         lines.append(f'export LD_LIBRARY_PATH={host.nccl.library_dir}:"${{LD_LIBRARY_PATH:-}}"')
     return "\n".join(lines) + "\n"
 
 
-def nccl_env_step(host: GpuDirectHost) -> str:
+def nccl_env_step(host: GpuDirectHost, uds_path: Optional[str] = None) -> str:
     path = catalog().data.node_setup.env_file  # type: ignore[union-attr]
     folder = path.rsplit("/", 1)[0]
     return (
-        f"\nstep_nccl_env() {{\n  mkdir -p {_q(folder)}\n  cat > {_q(path)} <<'AI_CLUSTERS_ENV'\n{nccl_environment(host).rstrip()}\nAI_CLUSTERS_ENV\n"
+        f"\nstep_nccl_env() {{\n  mkdir -p {_q(folder)}\n  cat > {_q(path)} <<'AI_CLUSTERS_ENV'\n{nccl_environment(host, uds_path).rstrip()}\nAI_CLUSTERS_ENV\n"
         f"  chmod 0644 {_q(path)}\n}}\nstep nccl-env step_nccl_env\n"
     )
 
@@ -350,10 +415,13 @@ CLIENT_KINDS = ("filestore", "gcsfuse", "lustre", "parallelstore")
 def startup_script(node: NodeScript) -> str:
     """The node's start-up script: driver, GPUDirect, local SSD, storage clients, mounts, then its own commands."""
     parts = [HEADER]
+    for name, lines in node.first_steps:
+        fn = "step_" + name.replace("-", "_")
+        parts.append(f"\n{fn}() {{\n" + "\n".join(f"  {line}" for line in lines) + f"\n}}\nstep {name} {fn}\n")
     if node.install_driver:
         parts.append(INSTALLER_DRIVER)
     if node.gpudirect is not None:
-        parts.append(gpudirect_steps(node.gpudirect, gpus=node.gpus, rxdm_at_boot=node.rxdm_at_boot))
+        parts.append(gpudirect_steps(node.gpudirect, gpus=node.gpus, rxdm_at_boot=node.rxdm_at_boot, image_build=node.image_build))
     if node.local_ssd:
         parts.append(LOCAL_SSD)
     mounts = [m for m in node.mounts if m["kind"] not in node.skip_kinds]
@@ -381,4 +449,14 @@ def environment_block(values: Mapping[str, str], comment: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["NodeScript", "environment_block", "gpudirect_steps", "nccl_environment", "startup_script"]
+__all__ = [
+    "DOCKER_SIGNIN",
+    "NodeScript",
+    "docker_run",
+    "environment_block",
+    "gpudirect_steps",
+    "nccl_environment",
+    "package_names",
+    "shell_word",
+    "startup_script",
+]

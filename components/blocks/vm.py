@@ -199,8 +199,11 @@ def template_kwargs(
     machine_type: Optional[str] = None,
     disk_type: Optional[str] = None,
     first_boot_driver: Optional[bool] = None,
+    threads_per_core: Optional[int] = None,
 ) -> dict:
-    """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs (or CPU VMs)."""
+    """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs (or CPU VMs).
+
+    `threads_per_core` None keeps the platform default (SMT on where the machine has it)."""
     s = scheduling_for(shape, provisioning, in_group=in_group)
     machine, disk = _machine(shape, machine_type, disk_type)
     c = gcp.compute
@@ -236,4 +239,5 @@ def template_kwargs(
         metadata_startup_script=startup_script,
         resource_policies=placement_policy,  # pulumi-gcp 10 takes one self link (the API allows one)
         labels=labels,
+        advanced_machine_features=c.InstanceTemplateAdvancedMachineFeaturesArgs(threads_per_core=threads_per_core) if threads_per_core else None,
     )

@@ -81,7 +81,7 @@ def plan_vms(resolved: ResolvedCluster, add: Add) -> Optional[VmPlan]:
     image_os = known.os if known else None
     host = _host(resolved, image_os)
     if host is not None and host.needs_custom_image and not options.image_family:
-        add("computeEngine.imageFamily", host.needs_custom_image)
+        add("computeEngine.imageFamily", f"{host.needs_custom_image}: name an image that has it (computeEngine.imageFamily and imageProject)")
         return None
     own_image = (project, family) == (family_image.project, family_image.family)
     install_driver = family_image.driver == "installer" and not (host and host.driver)

@@ -46,7 +46,7 @@ from ai_clusters.gke.objects import (
 )
 from ai_clusters.blocks.iam import node_service_account
 from ai_clusters.core.nics import check_attachment
-from ai_clusters.core.naming import last_segment
+from ai_clusters.core.naming import last_segment, service_account_id
 from ai_clusters.core.spec import ResolvedCluster, StorageSpec
 from ai_clusters.gke.args import AuthorizedNetworkArgs, AutoscalingArgs, GkeOptionsArgs, GkeTpuArgs, GpuSharingArgs, SystemPoolArgs
 
@@ -362,7 +362,7 @@ class GkeCluster(ClusterComponent):
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
             f"{name}-workload",
-            account_id=f"{name}-workload"[:30].rstrip("-"),
+            account_id=service_account_id(f"{name}-workload"),
             display_name=f"ai-clusters {name} workloads (Workload Identity)",
             project=project,
             opts=child,

@@ -54,8 +54,10 @@ class SlurmNodeSetArgs(TypedDict):
     """What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."""
     image_family: NotRequired[str]
     """Boot image family; default: the cluster's."""
+    image_name: NotRequired[str]
+    """Boot image by name (e.g. one the exported blueprint's image group built); default: the cluster's."""
     image_project: NotRequired[str]
-    """Project of image_family."""
+    """Project of image_family or image_name (default for image_name: the cluster's project)."""
     boot_disk_gb: NotRequired[int]
     """Boot disk size in GB (default 200 for GPU nodes, 100 for CPU nodes)."""
     placement: NotRequired[bool]
@@ -103,8 +105,12 @@ class SlurmOptionsArgs(TypedDict):
     """Slurm cluster name (node names start with it); default: the component's name."""
     image_family: NotRequired[str]
     """Boot image family of every node; default: the catalog's slurm-gcp public image."""
+    image_name: NotRequired[str]
+    """Boot image of every node by name; default: the catalog's slurm-gcp public image."""
     image_project: NotRequired[str]
-    """Project of image_family."""
+    """Project of image_family or image_name (default for image_name: the cluster's project)."""
+    auth: NotRequired[str]
+    """slurm (Slurm's own auth/slurm, the default: MUNGE is deprecated in slurm-gcp) or munge; switching an existing cluster needs it recreated."""
     controller: NotRequired[SlurmControllerArgs]
     """The controller."""
     login: NotRequired[SlurmLoginArgs]
@@ -118,9 +124,11 @@ class SlurmOptionsArgs(TypedDict):
     accounting: NotRequired[SlurmAccountingArgs]
     """Cloud SQL accounting database (default: MariaDB on the controller)."""
     scripts_dir: NotRequired[str]
-    """Local folder of the slurm-gcp scripts to upload; default: nodes fetch the pinned Cluster Toolkit release."""
+    """Local folder of the slurm-gcp scripts to upload; default: the pinned Cluster Toolkit release's."""
     scripts_url: NotRequired[str]
-    """Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror: https:// or gs://)."""
+    """Tarball of the Cluster Toolkit source to take the scripts from (a mirror: https:// or gs://); default: the pinned release on GitHub."""
+    stage_scripts: NotRequired[bool]
+    """Copy the scripts tarball into the config bucket at deployment, so nodes need no internet (default); false: every node downloads it."""
 
 
 __all__ = ["SlurmAccountingArgs", "SlurmControllerArgs", "SlurmLoginArgs", "SlurmNodeSetArgs", "SlurmOptionsArgs", "SlurmPartitionArgs"]

@@ -27,7 +27,7 @@ from typing_extensions import NotRequired
 
 from ai_clusters.core import labels as contract
 from ai_clusters.slurm import config as conf
-from ai_clusters.slurm import validation
+from ai_clusters.slurm import rxdm, validation
 from ai_clusters.blocks.args import GpuClusterArgs, MountArgs, NetworkAttachmentArgs, ProvisioningArgs
 from ai_clusters.slurm.blueprint import blueprint_file
 from ai_clusters.blocks.cluster import check_network_attachment, compact_placement, ssh_command
@@ -37,7 +37,7 @@ from ai_clusters.core.enums import ClusterPath, WorkloadKind
 from ai_clusters.blocks.iam import NODE_ROLES, NodeIdentity, node_service_account
 from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.blocks.scripts import NodeScript, startup_script
-from ai_clusters.slurm.plan import NodeSet, RoleMachine, SlurmLayout
+from ai_clusters.slurm.plan import ACCOUNT_SUFFIXES, NodeSet, RoleMachine, SlurmLayout
 from ai_clusters.core.spec import Problem, ProvisioningSpec, ResolvedCluster, SpecError
 from ai_clusters.blocks.storage import ClusterStorage, FilestoreArgs, StorageArgs
 from ai_clusters.blocks.vm import instance_kwargs, template_kwargs
@@ -174,6 +174,8 @@ class SlurmCluster(ClusterComponent):
         self._put(f"script-login-{layout.login.group}", conf.script_object(f"login-{layout.login.group}", "ai-clusters.sh"), no_disks)
         if layout.scripts_dir:
             self._upload_scripts(layout.scripts_dir)
+        self._staged_url = self._stage_scripts()
+        prologs = self._rxdm_scripts()
         read_only = mounts.apply(lambda ms: [m["source"] for m in ms if m["kind"] == "hyperdisk-ml"])
         infos = [self._node_set(ns, attachments[ns.name], read_only, scripted, no_disks) for ns in layout.node_sets]
         for p in layout.partitions:
@@ -188,7 +190,11 @@ class SlurmCluster(ClusterComponent):
             bucket=self._bucket.name,
             name=f"{layout.bucket_dir}/config.yaml",
             content=pulumi.Output.all(project, self._bucket_path, mounts.apply(conf.network_storage), secret.name if secret else None).apply(
-                lambda v: conf.to_yaml(conf.core_config(layout, project=v[0], bucket_path=v[1], storage=v[2], cloudsql_secret=v[3]))
+                lambda v: conf.to_yaml(
+                    conf.core_config(
+                        layout, project=v[0], bucket_path=v[1], storage=v[2], cloudsql_secret=v[3], prolog_scripts=prologs, epilog_scripts=prologs
+                    )
+                )
             ),
             content_type="text/plain",
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._objects),
@@ -255,9 +261,9 @@ class SlurmCluster(ClusterComponent):
                 parent=self,
                 roles=CONTROLLER_ROLES if role == "controller" else NODE_ROLES,
                 buckets=[] if role == "controller" else data_buckets,
-                account_id=_account_id(name, suffix),
+                account_id=f"{name}-{suffix}",  # kept within IAM's 6-30 characters by node_service_account
             )
-            for role, suffix in (("controller", "ctl"), ("login", "login"), ("compute", "nodes"))
+            for role, suffix in ACCOUNT_SUFFIXES.items()
         }
         for role, identity in ids.items():
             for iam_role in CONFIG_READER_ROLES:
@@ -324,6 +330,33 @@ class SlurmCluster(ClusterComponent):
                 opts=self._child,
             )
 
+    def _stage_scripts(self) -> Optional[pulumi.Output]:
+        """The slurm-gcp scripts tarball copied into the config bucket at deployment (nodes then need no internet to start)."""
+        staged = conf.staged_scripts_object(self.layout)
+        if staged is None:
+            return None
+        obj = gcp.storage.BucketObject(
+            f"{self._name}-slurm-gcp-scripts",
+            bucket=self._bucket.name,
+            name=f"{self.layout.bucket_dir}/{staged}",
+            source=pulumi.RemoteAsset(self.layout.scripts_url),
+            content_type="application/gzip",
+            opts=self._child,
+        )
+        self._objects.append(obj)
+        return pulumi.Output.concat(self._bucket_path, "/", staged)
+
+    def _rxdm_scripts(self) -> list[str]:
+        """The RxDM prolog and epilog (GPUDirect-TCPX/TCPXO node sets), stored where slurm-gcp installs them; their keys."""
+        sets = self.layout.rxdm_node_sets
+        if not sets:
+            return []
+        hosts = {ns.machine_type: ns.gpudirect for ns in sets}
+        gpus = {ns.machine_type: ns.gpus_per_node for ns in sets}
+        self._put("prolog-rxdm", conf.script_object("prolog", rxdm.SCRIPT), rxdm.prolog(hosts, gpus))  # type: ignore[arg-type]
+        self._put("epilog-rxdm", conf.script_object("epilog", rxdm.SCRIPT), rxdm.epilog(hosts))  # type: ignore[arg-type]
+        return [conf.script_key(rxdm.SCRIPT)]
+
     def _node_set(self, ns: NodeSet, attachment: Any, read_only: pulumi.Output, scripted: pulumi.Output, no_disks: pulumi.Output) -> pulumi.Output:
         """A node set's instance template (and placement policy), its start-up script and its config."""
         name, layout, resolved = self._name, self.layout, self.resolved
@@ -349,11 +382,20 @@ class SlurmCluster(ClusterComponent):
                 startup_script=conf.BOOTSTRAP,
                 placement_policy=placement.self_link if placement else None,
                 read_only_disks=read_only if ns.shape is not None else [],
-                metadata=conf.node_metadata(layout, "compute", self._bucket_path),
+                metadata=conf.node_metadata(layout, "compute", self._bucket_path, self._staged_url),
+                threads_per_core=ns.threads_per_core,
             ),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
-        script = no_disks if ns.shape is None else scripted.apply(lambda ms: startup_script(NodeScript(mounts=tuple(ms), local_ssd=ns.local_ssd)))
+        script = (
+            no_disks
+            if ns.shape is None
+            else scripted.apply(
+                lambda ms: startup_script(
+                    NodeScript(mounts=tuple(ms), local_ssd=ns.local_ssd, gpudirect=ns.gpudirect, gpus=ns.gpus_per_node, rxdm_at_boot=False)
+                )
+            )
+        )
         self._put(f"script-{ns.name}", conf.script_object(f"nodeset-{ns.name}", "ai-clusters.sh"), script)
         self._put(
             f"nodeset-{ns.name}",
@@ -408,7 +450,7 @@ class SlurmCluster(ClusterComponent):
                 labels={**self._labels, "slurm_instance_role": role},
                 startup_script=conf.BOOTSTRAP,
                 zone=self.resolved.zone,
-                metadata=conf.node_metadata(self.layout, role, self._bucket_path, **extra_metadata),
+                metadata=conf.node_metadata(self.layout, role, self._bucket_path, self._staged_url, **extra_metadata),
             ),
             **extra,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
@@ -492,12 +534,6 @@ def validation_sbatch(resolved, layout: SlurmLayout) -> str:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-def _account_id(name: str, role: str) -> str:
-    """Service account ids are 6-30 characters."""
-    base = f"{name}-{role}"[:30].rstrip("-")
-    return base if len(base) >= 6 else f"{base}-slurm"[:30]
-
 
 def _host_part(network: Any, key: str) -> Any:
     """One host-network value of an attachment given plainly or as an Output."""

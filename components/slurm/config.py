@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
+from ai_clusters.core.catalog.models import SlurmLongProlog
 from ai_clusters.slurm.plan import NodeSet, Partition, SlurmLayout
 
 UNIVERSE_DOMAIN = "googleapis.com"
@@ -98,6 +99,22 @@ ConstrainSwapSpace=no
 ConstrainDevices=yes
 """
 
+
+
+def slurm_conf_tpl(long_prolog: Optional[SlurmLongProlog] = None) -> str:
+    """slurm.conf; with `long_prolog`, the timers Cluster Toolkit's A3 examples give clusters whose prolog starts RxDM."""
+    if long_prolog is None:
+        return SLURM_CONF_TPL
+    lp = long_prolog
+    out = SLURM_CONF_TPL.replace("AuthInfo=cred_expire=120\n", f"AuthInfo=cred_expire={lp.cred_expire}\n").replace(
+        "MessageTimeout=60\n",
+        f"MessageTimeout={lp.message_timeout}\nBatchStartTimeout={lp.batch_start_timeout}\n"
+        f"PrologEpilogTimeout={lp.prolog_epilog_timeout}\nPrologFlags={lp.prolog_flags}\n",
+    )
+    assert out.count(str(lp.prolog_epilog_timeout)) and f"cred_expire={lp.cred_expire}" in out, "the template's timer lines moved"
+    return out
+
+
 ACCOUNTING_DATABASE = "slurm_accounting"
 ACCOUNTING_USER = "slurm"
 
@@ -148,14 +165,17 @@ def core_config(
     bucket_path: str,
     storage: list[dict],
     cloudsql_secret: Optional[str] = None,
+    prolog_scripts: Iterable[str] = (),
+    epilog_scripts: Iterable[str] = (),
 ) -> dict:
-    """config.yaml: what every node reads first."""
+    """config.yaml: what every node reads first. `prolog_scripts`/`epilog_scripts` name the scripts stored as
+    slurm-prolog-script-NAME / slurm-epilog-script-NAME (slurm-gcp then writes Prolog=/slurm/custom_scripts/prolog.d/*)."""
     return {
         "slurm_cluster_name": layout.cluster_name,
         "cluster_id": cluster_id(project, layout.cluster_name),
         "project": project,
         "bucket_path": bucket_path,
-        "enable_slurm_auth": False,  # MUNGE, slurm-gcp's default
+        "enable_slurm_auth": layout.native_auth,  # auth/slurm: the controller shares slurm.key over NFS (slurm_key_mount null)
         "enable_bigquery_load": False,
         "enable_debug_logging": False,
         "extra_logging_flags": {},
@@ -172,8 +192,8 @@ def core_config(
         "controller_startup_scripts_timeout": STARTUP_TIMEOUT_S,
         "compute_startup_scripts_timeout": STARTUP_TIMEOUT_S,
         "backup_controller_key_timeout": STARTUP_TIMEOUT_S,
-        "prolog_scripts": [],
-        "epilog_scripts": [],
+        "prolog_scripts": list(prolog_scripts),
+        "epilog_scripts": list(epilog_scripts),
         "task_prolog_scripts": [],
         "task_epilog_scripts": [],
         "cloud_parameters": {},
@@ -186,7 +206,7 @@ def core_config(
         "slurm_control_addr": None,
         "slurm_bin_dir": None,
         "slurm_log_dir": None,
-        "slurm_conf_tpl": SLURM_CONF_TPL,
+        "slurm_conf_tpl": slurm_conf_tpl(layout.long_prolog),
         "slurmdbd_conf_tpl": SLURMDBD_CONF_TPL,
         "cgroup_conf_tpl": CGROUP_CONF_TPL,
         "endpoint_versions": {"compute": "beta"},
@@ -244,10 +264,15 @@ def login_group_config(layout: SlurmLayout) -> dict:
     return {"group_name": layout.login.group, "startup_scripts_timeout": STARTUP_TIMEOUT_S, "network_storage": []}
 
 
-def script_object(token: str, filename: str) -> str:
-    """Object name of an extra start-up script; setup.py installs slurm-TOKEN-script-STEM_EXT as STEM.EXT."""
+def script_key(filename: str) -> str:
+    """A script's key as the Toolkit's slurm_files names it: its file name, `.` -> `_` (setup.py turns STEM_EXT back into STEM.EXT)."""
     stem, _, ext = filename.rpartition(".")
-    return f"slurm-{token}-script-{stem.replace('.', '_')}_{ext}"
+    return f"{stem.replace('.', '_')}_{ext}"
+
+
+def script_object(token: str, filename: str) -> str:
+    """Object name of an extra script; TOKEN: controller, nodeset-NAME, login-GROUP (start-up), prolog, epilog."""
+    return f"slurm-{token}-script-{script_key(filename)}"
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when present: same output, faster
@@ -316,15 +341,23 @@ exec "$SCRIPTS/setup.py"
 """
 
 
-def node_metadata(layout: SlurmLayout, role: str, bucket_path: Any, **extra: Any) -> dict:
-    """The metadata slurm-gcp's scripts read on every node, and where our bootstrap finds the scripts."""
+def staged_scripts_object(layout: SlurmLayout) -> Optional[str]:
+    """Where the scripts tarball is copied in the config bucket (under the cluster's folder), when it is staged there."""
+    if layout.scripts_dir is not None or not layout.stage_scripts or layout.scripts_url.startswith("gs://"):
+        return None
+    return f"slurm-gcp-scripts-{layout.facts.toolkit_commit[:12]}.tar.gz"
+
+
+def node_metadata(layout: SlurmLayout, role: str, bucket_path: Any, staged_url: Any = None, **extra: Any) -> dict:
+    """The metadata slurm-gcp's scripts read on every node, and where our bootstrap finds the scripts: the zips
+    uploaded from scriptsDir (empty url), the tarball staged in the config bucket (`staged_url`), or scriptsUrl itself."""
     uploaded = layout.scripts_dir is not None
     return {
         "slurm_cluster_name": layout.cluster_name,
         "slurm_instance_role": role,
         "slurm_bucket_path": bucket_path,
         "universe_domain": UNIVERSE_DOMAIN,
-        "slurm_scripts_url": "" if uploaded else layout.scripts_url,
+        "slurm_scripts_url": "" if uploaded else (staged_url if staged_url is not None else layout.scripts_url),
         "slurm_scripts_path": "" if uploaded else layout.facts.scripts_path,
         **extra,
     }
@@ -346,6 +379,9 @@ __all__ = [
     "nodeset_config",
     "partition_config",
     "script_mounts",
+    "script_key",
     "script_object",
+    "slurm_conf_tpl",
+    "staged_scripts_object",
     "to_yaml",
 ]

@@ -23,6 +23,7 @@ NODE_SET_RE = r"^[a-z][a-z0-9]{0,13}$"  # slurm-gcp keeps letters and digits, at
 PARTITION_RE = r"^[a-z][a-z0-9-]{0,29}$"
 LOGIN_GROUP_RE = r"^[a-z][a-z0-9-]{0,14}$"
 SLURM_CLUSTER_RE = r"^[a-z][-a-z0-9]{0,19}$"  # the controller module's slurm_cluster_name rule
+IMAGE_NAME_RE = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"  # Compute Engine image names
 ConfValue = Union[str, int]
 
 
@@ -47,8 +48,10 @@ class SlurmNodeSetSpec(SpecModel):
     """What this node set runs when it differs from the cluster (e.g. inference for a G2 evaluation set)."""
     image_family: Optional[str] = None
     """Boot image family; default: the cluster's."""
+    image_name: Optional[str] = Field(default=None, pattern=IMAGE_NAME_RE)
+    """Boot image by name (e.g. one the exported blueprint's image group built); default: the cluster's."""
     image_project: Optional[str] = None
-    """Project of image_family."""
+    """Project of image_family or image_name (default for image_name: the cluster's project)."""
     boot_disk_gb: Optional[int] = Field(default=None, ge=50, le=65_536)
     """Boot disk size in GB (default 200 for GPU nodes, 100 for CPU nodes)."""
     placement: Optional[bool] = None
@@ -65,6 +68,8 @@ class SlurmNodeSetSpec(SpecModel):
 
     @model_validator(mode="after")
     def _has_nodes(self) -> "SlurmNodeSetSpec":
+        if self.image_name and self.image_family:
+            raise ValueError("give `imageName` or `imageFamily`, not both")
         if self.static_nodes == 0 and self.dynamic_nodes == 0:
             raise ValueError(f"node set {self.name!r} has no nodes: give staticNodes or dynamicNodes")
         if self.gpus_per_node is not None and self.gpu is None:
@@ -133,8 +138,12 @@ class SlurmOptions(SpecModel):
     """Slurm cluster name (node names start with it); default: the component's name."""
     image_family: Optional[str] = None
     """Boot image family of every node; default: the catalog's slurm-gcp public image."""
+    image_name: Optional[str] = Field(default=None, pattern=IMAGE_NAME_RE)
+    """Boot image of every node by name; default: the catalog's slurm-gcp public image."""
     image_project: Optional[str] = None
-    """Project of image_family."""
+    """Project of image_family or image_name (default for image_name: the cluster's project)."""
+    auth: Optional[str] = Field(default=None, pattern=r"^(slurm|munge)$")
+    """slurm (Slurm's own auth/slurm, the default: MUNGE is deprecated in slurm-gcp) or munge; switching an existing cluster needs it recreated."""
     controller: SlurmControllerSpec = Field(default_factory=SlurmControllerSpec)
     """The controller."""
     login: SlurmLoginSpec = Field(default_factory=SlurmLoginSpec)
@@ -148,9 +157,11 @@ class SlurmOptions(SpecModel):
     accounting: Optional[SlurmAccountingSpec] = None
     """Cloud SQL accounting database (default: MariaDB on the controller)."""
     scripts_dir: Optional[str] = None
-    """Local folder of the slurm-gcp scripts to upload; default: nodes fetch the pinned Cluster Toolkit release."""
+    """Local folder of the slurm-gcp scripts to upload; default: the pinned Cluster Toolkit release's."""
     scripts_url: Optional[str] = Field(default=None, pattern=r"^(https|gs)://\S+$")
-    """Tarball of the Cluster Toolkit source to fetch the scripts from (a mirror: https:// or gs://)."""
+    """Tarball of the Cluster Toolkit source to take the scripts from (a mirror: https:// or gs://); default: the pinned release on GitHub."""
+    stage_scripts: bool = True
+    """Copy the scripts tarball into the config bucket at deployment, so nodes need no internet (default); false: every node downloads it."""
 
     @field_validator("home", mode="before")
     @classmethod
@@ -193,6 +204,8 @@ class SlurmOptions(SpecModel):
             problems.append(f"only one partition can be the default, not {', '.join(defaults)}")
         if self.scripts_dir and self.scripts_url:
             problems.append("give `scriptsDir` (upload) or `scriptsUrl` (download), not both")
+        if self.image_name and self.image_family:
+            problems.append("give `imageName` or `imageFamily`, not both")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ai_clusters.core.catalog import CatalogError, NodeShape, catalog, one_of
-from ai_clusters.core.catalog.models import CpuMachineType, SlurmFacts
+from ai_clusters.core.catalog.models import CpuMachineType, GpuDirectHost, SlurmFacts, SlurmLongProlog
 from ai_clusters.core.enums import ClusterPath, GpuDirect, ProvisioningModel, WorkloadKind
+from ai_clusters.core.naming import SLURM_CLUSTER_NAME_MAX, bounded_id
+from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.core.spec import FilestoreSpec, ProvisioningSpec, ResolvedCluster, StorageSpec
 from ai_clusters.core.spec import check_storage
 from ai_clusters.core.spec.capacity import Capacity, plural
@@ -31,16 +33,28 @@ CPU_BOOT_DISK_GB = 100
 RESUME_TIMEOUT = {"cpu": 300, "gpu": 900, "flex": 65_535}
 SUSPEND_TIMEOUT = {"cpu": 120, "gpu": 600, "flex": 600}
 SUSPEND_TIME = 300
+# The service accounts of a cluster's roles: CLUSTER-SUFFIX (SlurmCluster), DEPLOYMENT-SUFFIX (the blueprint's modules).
+ACCOUNT_SUFFIXES = {"controller": "ctl", "login": "login", "compute": "nodes"}
 
 
 @dataclass(frozen=True)
 class BootImage:
+    """A boot image by family (the newest image of it) or by name."""
+
     project: str
-    family: str
+    family: Optional[str] = None
+    name: Optional[str] = None
 
     @property
     def link(self) -> str:
+        if self.name:
+            return f"projects/{self.project}/global/images/{self.name}"
         return f"projects/{self.project}/global/images/family/{self.family}"
+
+    @property
+    def blueprint(self) -> dict:
+        """The image as the Toolkit's modules take it (instance_image)."""
+        return {"name": self.name, "project": self.project} if self.name else {"family": self.family, "project": self.project}
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ class NodeSet:
     boot_disk_type: str
     placement: bool
     node_conf: dict = field(default_factory=dict)
+    threads_per_core: Optional[int] = None  # None: the platform default (SMT on where the machine has it)
+    gpudirect: Optional[GpuDirectHost] = None  # the GPUDirect host set-up its nodes run at boot
+    public_image: bool = True  # boots a slurm-gcp public image
 
     @property
     def max_nodes(self) -> int:
@@ -117,6 +134,8 @@ class SlurmLayout:
     scripts_dir: Optional[str]
     scripts_url: str
     facts: SlurmFacts
+    native_auth: bool = True
+    stage_scripts: bool = True
 
     @property
     def bucket_dir(self) -> str:
@@ -130,14 +149,50 @@ class SlurmLayout:
     def gpu_node_sets(self) -> list[NodeSet]:
         return [n for n in self.node_sets if n.shape is not None]
 
-    def cautions(self, storage: StorageSpec) -> list[str]:
-        """What may not work as laid out and cannot be checked here (shown by the component and the blueprint)."""
+    @property
+    def rxdm_node_sets(self) -> list[NodeSet]:
+        """GPU node sets whose jobs need the receive-datapath manager, started per job by the prolog."""
+        return [n for n in self.node_sets if n.gpudirect is not None and n.gpudirect.rxdm is not None]
+
+    @property
+    def long_prolog(self) -> Optional[SlurmLongProlog]:
+        """The long-prolog slurm.conf timers, when RxDM starts in a prolog on any node set."""
+        lp = self.facts.long_prolog
+        return lp if any(n.gpudirect.flavor in lp.flavors for n in self.rxdm_node_sets) else None  # type: ignore[union-attr]
+
+    def partitions_of(self, node_set: str) -> list[str]:
+        return [p.name for p in self.partitions if node_set in p.node_sets]
+
+    def image_needs(self) -> list[tuple[NodeSet, GpuDirectHost]]:
+        """GPUDirect node sets on a public image whose flavour needs an image built for it (TCPX: its kernel)."""
+        setup = catalog().data.node_setup
+        out = []
+        for ns in self.gpu_node_sets:
+            fam = ns.shape.family  # type: ignore[union-attr]
+            if setup is None or ns.gpudirect is not None or not ns.public_image or not family_uses_gpu_nics(fam, ns.gpus_per_node):
+                continue
+            host = setup.host(fam.gpudirect, "ubuntu")
+            if host is not None and host.needs_custom_image:
+                out.append((ns, host))
+        return out
+
+    def cautions(self, storage: StorageSpec, images: bool = True) -> list[str]:
+        """What may not work as laid out and cannot be checked here (shown by the component and the blueprint;
+        `images`: the GPUDirect images node sets lack, which the blueprint builds itself)."""
         out = []
         public = self.facts.image_project
         if storage.lustre is not None and any(n.image.project == public for n in self.node_sets):
             out.append(
                 "Managed Lustre on nodes that boot with Secure Boot needs signed Lustre kernel modules; slurm-gcp documents its "
                 "public images as Secure Boot ready without Lustre (docs/images.md): check the client loads, or use a custom image."
+            )
+        for ns, host in self.image_needs() if images else []:
+            parts = ", ".join(self.partitions_of(ns.name))
+            out.append(
+                f"partition {parts} (node set {ns.name}, {ns.machine_type}) needs a GPUDirect-{host.flavor.value.upper()} image: "
+                f"{host.needs_custom_image}. Until it has one, its nodes boot {ns.image.family or ns.image.name} without GPUDirect "
+                f"(NCCL over the host NIC only). Build the image with group image-{ns.name} of `ai-clusters blueprint`, "
+                f"then give node set {ns.name} that image (imageName, or imageFamily and imageProject)."
             )
         return out
 
@@ -163,9 +218,20 @@ def _role_machine(add: Add, facts: SlurmFacts, key: str, name: str) -> Optional[
     return machine
 
 
-def _image(add: Add, facts: SlurmFacts, key: str, family: Optional[str], project: Optional[str], base: Optional[BootImage]) -> Optional[BootImage]:
-    if family is None and project is None and base is not None:
+def _image(
+    add: Add,
+    facts: SlurmFacts,
+    key: str,
+    family: Optional[str],
+    project: Optional[str],
+    base: Optional[BootImage],
+    name: Optional[str] = None,
+    own_project: str = "",
+) -> Optional[BootImage]:
+    if family is None and project is None and name is None and base is not None:
         return base
+    if name is not None:
+        return BootImage(project or own_project or facts.image_project, name=name)
     project = project or facts.image_project
     family = family or facts.default_image_family
     if project == facts.image_project and family not in {f.family for f in facts.image_families}:
@@ -175,7 +241,7 @@ def _image(add: Add, facts: SlurmFacts, key: str, family: Optional[str], project
 
 
 def _gpu_image_problems(add: Add, facts: SlurmFacts, key: str, image: BootImage, shape: NodeShape) -> None:
-    if image.project != facts.image_project:
+    if image.project != facts.image_project or image.name:
         return  # a custom image: its drivers and architecture are its owner's business
     fam = next(f for f in facts.image_families if f.family == image.family)
     if fam.arch != shape.family.arch:
@@ -248,11 +314,12 @@ def _node_set(
     if model == ProvisioningModel.FLEX_START and static:
         add(f"{key}.staticNodes", "flex-start capacity comes per job: give dynamicNodes, not staticNodes")
 
-    image = _image(add, facts, f"{key}.imageFamily", spec.image_family, spec.image_project, base_image)
+    image = _image(add, facts, f"{key}.imageFamily", spec.image_family, spec.image_project, base_image, spec.image_name, resolved.project)
     if image is None:
         return None
     if shape is not None:
         _gpu_image_problems(add, facts, f"{key}.imageFamily", image, shape)
+    public = image.project == facts.image_project and image.name is None
 
     fam = shape.family if shape else None
     max_nodes = static + dynamic
@@ -277,8 +344,29 @@ def _node_set(
         boot_disk_gb=spec.boot_disk_gb or (GPU_BOOT_DISK_GB if shape else CPU_BOOT_DISK_GB),
         boot_disk_type=(shape.family.boot_disk_types[0] if shape else cpu.boot_disk_types[0]),  # type: ignore[union-attr]
         placement=placement,
-        node_conf=dict(spec.node_conf),
+        node_conf=_node_conf(facts, machine_type, spec),
+        threads_per_core=int(spec.node_conf["ThreadsPerCore"]) if "ThreadsPerCore" in spec.node_conf else None,
+        gpudirect=_gpudirect_host(shape, public),
+        public_image=public,
     )
+
+
+def _node_conf(facts: SlurmFacts, machine_type: str, spec: SlurmNodeSetSpec) -> dict:
+    """The node line's overrides: the Toolkit's for the machine type (catalog), then the node set's own."""
+    known = facts.node_conf_of(machine_type)
+    return {**(known.conf if known else {}), **spec.node_conf}
+
+
+def _gpudirect_host(shape: Optional[NodeShape], public_image: bool) -> Optional[GpuDirectHost]:
+    """The GPUDirect set-up a node set's nodes run at boot: the flavour's Ubuntu one (slurm-gcp's GPU images are Ubuntu);
+    none without GPU NICs, or on a public image when the flavour needs an image built for it (TCPX: its kernel)."""
+    setup = catalog().data.node_setup
+    if shape is None or setup is None or shape.gpudirect == GpuDirect.NONE or not family_uses_gpu_nics(shape.family, shape.gpus):
+        return None
+    host = setup.host(shape.gpudirect, "ubuntu")
+    if host is None or (host.needs_custom_image and public_image):
+        return None
+    return host
 
 
 def _partition_kind(sets: list[NodeSet]) -> str:
@@ -342,7 +430,7 @@ def resolve_layout(resolved: ResolvedCluster, add: Add) -> Optional[SlurmLayout]
     options: SlurmOptions = resolved.options or SlurmOptions()
     before = _Counter(add)
     add = before.add
-    image = _image(add, facts, "slurm.imageFamily", options.image_family, options.image_project, None)
+    image = _image(add, facts, "slurm.imageFamily", options.image_family, options.image_project, None, options.image_name, resolved.project)
     controller = _role_machine(add, facts, "slurm.controller.machineType", options.controller.machine_type or facts.controller_machine_type)
     login = _role_machine(add, facts, "slurm.login.machineType", options.login.machine_type or facts.login_machine_type)
 
@@ -371,7 +459,7 @@ def resolve_layout(resolved: ResolvedCluster, add: Add) -> Optional[SlurmLayout]
     if before.count or image is None or controller is None or login is None:
         return None
     return SlurmLayout(
-        cluster_name=options.cluster_name or resolved.name,
+        cluster_name=options.cluster_name or bounded_id(resolved.name, SLURM_CLUSTER_NAME_MAX),
         image=image,
         controller=RoleMachine(controller, options.controller.boot_disk_gb),
         login=RoleMachine(login, options.login.boot_disk_gb, count=options.login.count, group=options.login.name),
@@ -382,6 +470,8 @@ def resolve_layout(resolved: ResolvedCluster, add: Add) -> Optional[SlurmLayout]
         scripts_dir=options.scripts_dir,
         scripts_url=options.scripts_url or scripts_archive_url(facts),
         facts=facts,
+        native_auth=facts.auth.native if options.auth is None else options.auth == "slurm",
+        stage_scripts=options.stage_scripts,
     )
 
 
@@ -436,6 +526,7 @@ PATH = PathDefinition(
 
 
 __all__ = [
+    "ACCOUNT_SUFFIXES",
     "PATH",
     "BootImage",
     "NodeSet",

@@ -541,6 +541,13 @@ class WorkloadGuidance(Sourced):
     note: Optional[str] = None
 
 
+class ImageRef(_Model):
+    """A boot image family in its project."""
+
+    project: str
+    family: str
+
+
 class SlurmImageFamily(_Model):
     """A slurm-gcp public image family."""
 
@@ -559,6 +566,64 @@ class CpuMachineType(_Model):
     boot_disk_types: list[str] = Field(min_length=1)
 
 
+class SlurmNodeConf(Sourced):
+    """The Slurm NodeName settings Cluster Toolkit's examples give a GPU machine type, with SMT at the platform default."""
+
+    machine_type: str
+    conf: dict[str, int] = Field(description="Boards/SocketsPerBoard/CoresPerSocket/ThreadsPerCore (never Sockets: slurm-gcp writes SocketsPerBoard).")
+    sockets_per_board: int = Field(ge=1, description="SocketsPerBoard slurm-gcp derives for the machine type when `conf` does not say.")
+
+    @model_validator(mode="after")
+    def _no_sockets(self) -> "SlurmNodeConf":
+        allowed = {"Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore"}
+        if set(self.conf) - allowed:
+            raise ValueError(f"slurm.node_conf {self.machine_type}: only {sorted(allowed)} may be set, not {sorted(set(self.conf) - allowed)}")
+        return self
+
+    @property
+    def vcpus(self) -> int:
+        """The vCPUs this node line describes (boards x sockets x cores x threads)."""
+        c = self.conf
+        return c.get("Boards", 1) * c.get("SocketsPerBoard", self.sockets_per_board) * c["CoresPerSocket"] * c.get("ThreadsPerCore", 1)
+
+
+class SlurmLongProlog(Sourced):
+    """The slurm.conf timers Cluster Toolkit's A3 High/Mega examples use (long-prolog-slurm.conf.tpl) while RxDM starts in a prolog."""
+
+    flavors: list[GpuDirect] = Field(min_length=1, description="The GPUDirect flavours whose node sets start RxDM per job.")
+    conf_tpl: str = Field(description="The template's path in the Toolkit (the blueprint's slurm_conf_tpl names it under ../_modules/embedded/).")
+    message_timeout: int = Field(gt=0)
+    batch_start_timeout: int = Field(gt=0)
+    prolog_epilog_timeout: int = Field(gt=0)
+    prolog_flags: str
+    cred_expire: int = Field(gt=0)
+
+
+class SlurmAuth(Sourced):
+    """How Slurm daemons authenticate: Slurm's own auth/slurm (a key the controller shares) or MUNGE."""
+
+    native: bool = Field(description="auth/slurm (enable_slurm_auth) by default; false: MUNGE.")
+    munge_removal: datetime.date = Field(description="When slurm-gcp removes MUNGE support, as the Toolkit announces it.")
+
+
+class SlurmImageStep(_Model):
+    """A named step of an image build: shell lines, {variable} filled in with the blueprint's variable."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]+$")
+    lines: list[str] = Field(min_length=1)
+
+
+class SlurmImageBuild(Sourced):
+    """How the exported blueprint builds the boot image a GPUDirect flavour's Slurm nodes need (modules/packer/custom-image)."""
+
+    flavor: GpuDirect
+    source_image: Optional[ImageRef] = Field(default=None, description="None: the slurm-gcp public image the cluster boots (it has Slurm and the signed driver).")
+    machine_type: str = Field(description="The VM packer builds on.")
+    install_ansible: bool = False
+    variables: dict[str, str] = Field(default_factory=dict, description="Blueprint variables the steps read (name -> what to supply).")
+    steps: list[SlurmImageStep] = Field(default_factory=list, description="Run first; then the flavour's host set-up that needs no GPU hardware.")
+
+
 class SlurmFacts(Sourced):
     """What the Slurm path needs: the pinned Cluster Toolkit release, slurm-gcp images, CPU machine types."""
 
@@ -571,6 +636,23 @@ class SlurmFacts(Sourced):
     controller_machine_type: str
     login_machine_type: str
     cpu_machine_types: list[CpuMachineType] = Field(min_length=1)
+    node_conf: list[SlurmNodeConf] = Field(default_factory=list)
+    long_prolog: SlurmLongProlog
+    auth: SlurmAuth
+    image_builds: list[SlurmImageBuild] = Field(default_factory=list)
+
+    def node_conf_of(self, machine_type: str) -> Optional[SlurmNodeConf]:
+        return next((n for n in self.node_conf if n.machine_type == machine_type), None)
+
+    def image_build(self, flavor: GpuDirect) -> Optional[SlurmImageBuild]:
+        return next((b for b in self.image_builds if b.flavor == flavor), None)
+
+    def cited(self) -> list[tuple[str, list[str]]]:
+        """(owner, source ids) of every sourced fact in this section."""
+        out = [("slurm", self.sources), ("slurm.long_prolog", self.long_prolog.sources), ("slurm.auth", self.auth.sources)]
+        out += [(f"slurm.node_conf.{n.machine_type}", n.sources) for n in self.node_conf]
+        out += [(f"slurm.image_builds.{b.flavor.value}", b.sources) for b in self.image_builds]
+        return out
 
     @model_validator(mode="after")
     def _defaults_known(self) -> "SlurmFacts":
@@ -669,13 +751,6 @@ class NcclFacts(Sourced):
         return next((f for f in self.flavors if f.flavor == flavor), None)
 
 
-class ImageRef(_Model):
-    """A boot image family in its project."""
-
-    project: str
-    family: str
-
-
 class ImageOs(_Model):
     """What operating system a boot image runs: how its nodes install software."""
 
@@ -713,6 +788,7 @@ class ContainerRun(_Model):
     gpu_devices: bool = Field(default=False, description="Pass /dev/nvidia0 … one per GPU as devices (hosts without the NVIDIA container toolkit).")
     args: list[str] = Field(default_factory=list, description="Arguments after the image ({uds_path} is filled in).")
     ready_log: Optional[str] = Field(default=None, description="A line of its log that says it is ready.")
+    settle_seconds: Optional[int] = Field(default=None, ge=1, description="Seconds its source waits after starting it when no ready line is known.")
 
 
 class DkmsFix(_Model):
@@ -741,6 +817,8 @@ class GpuDirectHost(Sourced):
     accept_tcp: bool = Field(default=False, description="Accept TCP on the node's firewall (iptables), as the flavour's source does.")
     exec_mounts: list[str] = Field(default_factory=list, description="Folders re-mounted executable (COS mounts /var noexec).")
     uds_path: Optional[str] = Field(default=None, description="The folder RxDM and NCCL share their sockets in.")
+    job_uds_path: Optional[str] = Field(default=None, description="The folder per Slurm job when RxDM starts in a prolog (${SLURM_JOB_ID} in it).")
+    aperture_udev_rule: Optional[str] = Field(default=None, description="A udev rule that binds the aperture devices at every boot (written into built images).")
     rxdm: Optional[ContainerRun] = Field(default=None, description="The receive-datapath manager (TCPX, TCPXO).")
     plugin: Optional[ContainerRun] = Field(default=None, description="The NCCL plugin installer container.")
     files: dict[str, str] = Field(default_factory=dict, description="Files the node writes (path -> content), e.g. the GPU/NIC topology RxDM reads.")
@@ -833,7 +911,14 @@ class CatalogData(_Model):
             unknown = [g.id for g in self.cloud_tpu_api.generations if g.id not in known]
             if unknown:
                 raise ValueError(f"cloud_tpu_api names unknown TPU generations {unknown}")
-        check("slurm", self.slurm.sources)
+        for owner, ids in self.slurm.cited():
+            check(owner, ids)
+        for nc in self.slurm.node_conf:
+            mt = next((m for fam in self.gpu_families for m in fam.machine_types if m.name == nc.machine_type), None)
+            if mt is None:
+                raise ValueError(f"slurm.node_conf names unknown machine type {nc.machine_type}")
+            if nc.vcpus != mt.vcpus:
+                raise ValueError(f"slurm.node_conf {nc.machine_type} describes {nc.vcpus} vCPUs; the machine type has {mt.vcpus}")
         if self.quotas is not None:
             check("quotas", self.quotas.sources)
             gens = {g.id for g in self.tpu_generations}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import pulumi
+
 from ai_clusters.core.cost import StackCost, stack_cost
 from ai_clusters.core.spec import ResolvedEnvironment, load_environment
 from ai_clusters.tooling.plan.engine import PlanInputError, Project, ProgramRun, find_project, read_stack_config, run_program
@@ -113,6 +115,10 @@ def json_safe(value: Any) -> Any:
         return int(value) if value.is_integer() else value
     if value is None or isinstance(value, (str, int, bool)):
         return value
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):  # what it reads, not where the object lives in memory
+        kind = type(value).__name__
+        where = getattr(value, "uri", None) or getattr(value, "path", None) or getattr(value, "text", None)
+        return {kind[0].lower() + kind[1:]: where if where is not None else json_safe(getattr(value, "assets", None))}
     return str(value)
 
 
