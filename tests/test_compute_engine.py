@@ -172,13 +172,21 @@ def test_storage_is_mounted_by_the_startup_script_and_outputs_say_where():
 
     reg = mocked(program)
     vm = reg.one(INSTANCE).inputs
-    script = vm["metadataStartupScript"]
+    script = vm["metadata"]["startup-script"]
     assert "mount -t nfs" in script and "/shared" in script
     assert "gcsfuse" in script
     assert "cuda_installer.pyz install_driver" in script, "G2 boots plain Ubuntu: the driver comes from Google's installer"
     assert vm["attachedDisks"][0]["mode"] == "READ_ONLY"
     grant = reg.one("gcp:storage/bucketIAMMember:BucketIAMMember").inputs
     assert grant["role"] == "roles/storage.objectUser"
+
+    # The script travels as metadata, so changing it updates the VM in place (for its next boot) instead of
+    # replacing it, which `metadata_startup_script` (ForceNew in the provider) would do, local SSD and all.
+    from ai_clusters.tooling.diff.replacements import table
+
+    assert "metadataStartupScript" not in vm
+    changed = {**vm, "metadata": {**vm["metadata"], "startup-script": script + "echo changed\n"}}
+    assert table().judge(INSTANCE, vm, changed).replace is False
 
 
 def test_bad_combinations_fail_before_anything_is_registered():

@@ -219,7 +219,7 @@ def test_the_yaml_consumer_builds_through_the_provider_under_mocks():
     vm = reg.one("gcp:compute/instanceTemplate:InstanceTemplate")
     assert vm.inputs["scheduling"]["provisioningModel"] == "SPOT"
     bucket = reg.one(BUCKET).outputs["name"]
-    assert f"/gcs/{bucket}" in vm.inputs["metadataStartupScript"], "the VMs mount the storage's bucket (storage.mounts)"
+    assert f"/gcs/{bucket}" in vm.inputs["metadata"]["startup-script"], "the VMs mount the storage's bucket (storage.mounts)"
     assert reg.one(BUCKET).inputs["labels"]["team"] == "ml-platform"
 
 

@@ -1,7 +1,7 @@
 """Node start-up scripts run for real in a sandbox (tests/sandbox.py): the commands each family and storage kind
 runs, with the catalog's images, tags and flags; a failing step reported while the others still run.
 
-The scripts come from the components under mocks (the `metadataStartupScript` a VM receives), so what runs
+The scripts come from the components under mocks (the `startup-script` metadata a VM receives), so what runs
 here is exactly what a node would run.
 """
 
@@ -56,7 +56,7 @@ def node_script(machine: str, zone: str, mounts: list[dict], nodes: int = 2, **e
         )
 
     reg = mocked(program)
-    return reg.of_type(INSTANCE)[0].inputs["metadataStartupScript"]
+    return reg.of_type(INSTANCE)[0].inputs["metadata"]["startup-script"]
 
 
 def host(flavor: GpuDirect, os: str):
@@ -216,5 +216,5 @@ def test_a3_high_reference_stack_plans_cos_nodes_and_warns_that_the_bucket_is_no
     assert all(r.inputs["metadata"]["enable-guest-attributes"] == "TRUE" for r in vms)
     assert "install-nvidia-driver" not in vms[0].inputs["metadata"], "the DLVM flag belongs to the family's own image only"
     assert any("no Cloud Storage FUSE client: the bucket is not mounted" in w for w in plan.run.warnings)
-    script = vms[0].inputs["metadataStartupScript"]
+    script = vms[0].inputs["metadata"]["startup-script"]
     assert "gcsfuse" not in script and "mount -t nfs" in script

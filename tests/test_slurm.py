@@ -110,7 +110,7 @@ def test_the_example_controller_and_login_nodes(example):
         assert md["slurm_bucket_path"].startswith("gs://") and md["slurm_bucket_path"].endswith("/llm-files")
         # the pinned release's scripts, staged in the config bucket: nodes need no internet to start
         assert md["slurm_scripts_url"] == md["slurm_bucket_path"] + f"/slurm-gcp-scripts-{catalog().data.slurm.toolkit_commit[:12]}.tar.gz"
-        assert vm["metadataStartupScript"] == BOOTSTRAP
+        assert vm["metadata"]["startup-script"] == BOOTSTRAP
         assert vm["scheduling"]["onHostMaintenance"] == "MIGRATE", "CPU VMs live-migrate"
         assert vm["labels"]["slurm_instance_role"] == role and vm["labels"]["ai-cluster"] == "llm"
     assert controller["metadata"]["slurm_ha_role"] == "primary"
@@ -136,7 +136,7 @@ def test_the_example_node_sets(example):
     labels = labels_of(reg.named("llm-a3mega"))
     assert labels["ai-nodes"] == "8" and labels["ai-accelerators"] == "64" and labels["ai-provisioning"] == "reservation"
     assert labels["slurm_cluster_name"] == "llm" and labels["slurm_instance_role"] == "compute" and labels["slurm_nodeset"] == "a3mega"
-    assert a3["metadata"]["slurm_instance_role"] == "compute" and a3["metadataStartupScript"] == BOOTSTRAP
+    assert a3["metadata"]["slurm_instance_role"] == "compute" and a3["metadata"]["startup-script"] == BOOTSTRAP
     assert a3["serviceAccount"]["email"].startswith("llm-nodes@")
 
     debug = reg.named("llm-debug").inputs

@@ -214,7 +214,7 @@ def test_compute_engine_loops_over_every_node_and_sources_gib_for_rdma():
     assert text.count(". /etc/ai-clusters/nccl-env.sh") == 2, "the build and the test both load the node's NCCL environment"
     assert "all_reduce_perf" in text and "expected: not published" in text
     run = run_program(PROJECT, "ce-a3ultra-rdma", read_stack_config(PROJECT, "ce-a3ultra-rdma"))
-    script = next(r.inputs["metadataStartupScript"] for r in run.registrations if r.type == "gcp:compute/instance:Instance")
+    script = next(r.inputs["metadata"]["startup-script"] for r in run.registrations if r.type == "gcp:compute/instance:Instance")
     env = script.split("cat > /etc/ai-clusters/nccl-env.sh <<'AI_CLUSTERS_ENV'\n", 1)[1].split("AI_CLUSTERS_ENV", 1)[0]
     assert "source /usr/local/gib/scripts/set_nccl_env.sh" in env and "export NCCL_NET=gIB" in env
     assert "apt_install nccl-gib=1.1.0" in script

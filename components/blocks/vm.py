@@ -130,6 +130,10 @@ def _accelerators(shape: Optional[NodeShape], cls: Any) -> Optional[list]:
     return [cls(type=shape.gpu.compute_engine, count=shape.gpus)]
 
 
+STARTUP_SCRIPT_KEY = "startup-script"
+"""The metadata key Compute Engine runs at every boot (the guest environment reads it)."""
+
+
 def instance_kwargs(
     *,
     shape: Optional[NodeShape],
@@ -171,8 +175,9 @@ def instance_kwargs(
             enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceServiceAccountArgs(email=service_account, scopes=SCOPES),
-        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {})},
-        metadata_startup_script=startup_script,
+        # The script as the `startup-script` metadata key, not `metadata_startup_script`: the provider replaces a VM
+        # whose metadata_startup_script changes (ForceNew) but updates metadata in place, for the next boot.
+        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {}), STARTUP_SCRIPT_KEY: startup_script},
         attached_disks=pulumi.Output.from_input(read_only_disks).apply(
             lambda disks: [c.InstanceAttachedDiskArgs(source=d, mode="READ_ONLY", device_name="models") for d in disks]
         ),
@@ -235,8 +240,9 @@ def template_kwargs(
             enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceTemplateServiceAccountArgs(email=service_account, scopes=SCOPES),
-        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {})},
-        metadata_startup_script=startup_script,
+        # The script as the `startup-script` metadata key, not `metadata_startup_script`: the provider replaces a VM
+        # whose metadata_startup_script changes (ForceNew) but updates metadata in place, for the next boot.
+        metadata={**metadata_for(shape, first_boot_driver), **(metadata or {}), STARTUP_SCRIPT_KEY: startup_script},
         resource_policies=placement_policy,  # pulumi-gcp 10 takes one self link (the API allows one)
         labels=labels,
         advanced_machine_features=c.InstanceTemplateAdvancedMachineFeaturesArgs(threads_per_core=threads_per_core) if threads_per_core else None,
