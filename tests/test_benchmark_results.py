@@ -212,6 +212,10 @@ def test_recommend_rejects_two_configurations_of_its_model(tmp_path):
 
 
 # --- the report ---------------------------------------------------------------------------------
+def n1_standard_2_hourly(model: str = "on_demand") -> float:
+    return getattr(catalog().n1_machines["n1-standard-2"].prices["us-central1"], model)
+
+
 def test_report_table_prices_each_tier_and_says_when_there_is_no_price():
     base = checked_in("cnn")
     results = [
@@ -226,13 +230,54 @@ def test_report_table_prices_each_tier_and_says_when_there_is_no_price():
     assert v6e.speedup == pytest.approx(base.timing.seconds_per_epoch / 4.0)
     assert v6e.price.tier == "TPU v6e (Trillium)" and v6e.price.hourly_usd == pytest.approx(8 * 2.7)
     assert v6e.cost_per_epoch_usd == pytest.approx(8 * 2.7 * 4.0 / 3600)
-    assert cpu.speedup == 1.0 and cpu.cost_per_epoch_usd is None
+    # the 2-core local CPU run is priced as the N1 machine with its 2 vCPUs, the machine a user would rent for it
+    assert cpu.speedup == 1.0 and cpu.price.machine == "n1-standard-2" and cpu.price.provisioning == ProvisioningModel.ON_DEMAND
+    assert cpu.cost_per_epoch_usd == pytest.approx(n1_standard_2_hourly() * base.timing.seconds_per_epoch / 3600)
     md = report.markdown([rep], "us-central1", ProvisioningModel.ON_DEMAND)
     lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "| $21.60 | $0.0240 |" in lines["v6e-8"]
     assert lines["n2-standard-8"].endswith("| no list price | no list price |")
-    assert lines["local"].endswith("| 1.0x | " + f"{base.accuracy:.1%}" + " | — | — | local machine | local machine |")
+    assert lines["local"].endswith(
+        f"| 1.0x | {base.accuracy:.1%} | — | — | ${n1_standard_2_hourly():.4f} | ${cpu.cost_per_epoch_usd:.4f} |"
+    )
+    assert "| local | CPU | n1-standard-2 |" in md
     assert "![cnn: speed-up and cost per epoch](cnn.png)" in md
+
+
+def test_each_workload_opens_with_cpu_and_gpu_side_by_side():
+    base = checked_in("transformer")
+    g2 = gpu(base, Machine(machine_type="g2-standard-8", source=MachineSource.FLAG), 6.0)
+    (rep,) = report.build([base, g2], "us-central1", ProvisioningModel.ON_DEMAND)
+    rows = {r[0]: r[1:] for r in report.side_by_side(rep, ProvisioningModel.ON_DEMAND)}
+    g2_hourly = catalog().machines["g2-standard-8"][1].prices["us-central1"].on_demand
+    assert rows["seconds per epoch"] == [f"{base.timing.seconds_per_epoch:.2f} s", "6.00 s"]
+    assert rows["samples per second"][1] == f"{base.workload.steps_per_epoch * base.workload.global_batch / 6.0:,.0f}"
+    assert rows["test accuracy"] == [f"{base.accuracy:.1%}"] * 2
+    assert rows["priced as"] == [
+        f"n1-standard-2, on-demand, us-central1, ${n1_standard_2_hourly():.4f}/h",
+        f"g2-standard-8, on-demand, us-central1, ${g2_hourly:.4f}/h",
+    ]
+    assert rows["$ / epoch"][1] == f"${g2_hourly * 6.0 / 3600:.4f}"
+    assert rows["GPU speed-up over CPU"][0] == f"{base.timing.seconds_per_epoch / 6.0:,.1f}x"
+    # the checked-in folder holds CPU results only: the GPU side says so instead of borrowing a figure
+    (alone,) = report.build([base], "us-central1", ProvisioningModel.ON_DEMAND)
+    rows = {r[0]: r[1:] for r in report.side_by_side(alone, ProvisioningModel.ON_DEMAND)}
+    assert rows["seconds per epoch"][1] == "not measured" and rows["GPU speed-up over CPU"][0] == "needs a CPU and a GPU result"
+
+
+def test_a_price_that_is_not_on_demand_is_marked_and_a_stand_in_says_so():
+    base = checked_in("cnn")
+    (rep,) = report.build([base], "us-central1", ProvisioningModel.SPOT)
+    (cpu,) = rep.rows
+    assert cpu.price.provisioning == ProvisioningModel.SPOT and cpu.price.hourly_usd == pytest.approx(n1_standard_2_hourly("spot"))
+    assert cpu.price.hourly_text(ProvisioningModel.SPOT) == f"${n1_standard_2_hourly('spot'):.4f} (spot)"
+    # a machine with an on-demand price only: asked for Spot, the on-demand price stands in and says so
+    from ai_clusters.core.catalog import Catalog
+    from ai_clusters.core.catalog.models import Price as ListPrice
+
+    assert Catalog.quote({"us-central1": ListPrice(on_demand=1.5)}, "us-central1", ProvisioningModel.SPOT) == (1.5, "us-central1", ProvisioningModel.ON_DEMAND)
+    stand_in = report.Price("X", 1.5, "us-central1", machine="x", provisioning=ProvisioningModel.ON_DEMAND)
+    assert stand_in.hourly_text(ProvisioningModel.SPOT) == "$1.50 (on-demand: no spot price)"
 
 
 def test_report_from_the_checked_in_results_writes_table_and_charts(tmp_path):
@@ -245,7 +290,8 @@ def test_report_from_the_checked_in_results_writes_table_and_charts(tmp_path):
         assert f"## {r.workload.describe()}" in md
         png = (tmp_path / "out" / f"{model}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
-    assert md.count("| local | CPU | CPU (2 cores) |") == 2
+    assert md.count("| local | CPU | n1-standard-2 | CPU (2 cores) |") == 2
+    assert md.count("| GPU speed-up over CPU | needs a CPU and a GPU result |  |") == 2
 
 
 def test_chart_shows_speed_up_and_cost_per_epoch():
@@ -257,8 +303,9 @@ def test_chart_shows_speed_up_and_cost_per_epoch():
     assert [t.get_text() for t in time_ax.get_yticklabels()] == [row.result.label for row in rep.rows]
     assert [p.get_width() for p in time_ax.patches] == pytest.approx([4.0, base.timing.seconds_per_epoch])
     assert [p.get_width() for p in speed_ax.patches] == pytest.approx([base.timing.seconds_per_epoch / 4.0, 1.0])
-    assert [p.get_width() for p in cost_ax.patches] == pytest.approx([8 * 2.7 * 4.0 / 3600, 0.0])
-    assert [t.get_text() for t in cost_ax.texts] == ["$0.0240", "local machine"]
+    cpu_cost = n1_standard_2_hourly() * base.timing.seconds_per_epoch / 3600
+    assert [p.get_width() for p in cost_ax.patches] == pytest.approx([8 * 2.7 * 4.0 / 3600, cpu_cost])
+    assert [t.get_text() for t in cost_ax.texts] == ["$0.0240", f"${cpu_cost:.4f}"]
 
 
 def test_report_of_a_bad_file_exits_2(tmp_path):
@@ -360,4 +407,4 @@ def test_without_matplotlib_the_report_is_the_table_alone(tmp_path):
     assert "no charts without matplotlib" in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
     md = (tmp_path / "report.md").read_text()
-    assert "| local | CPU | CPU (2 cores) |" in md and ".png" not in md
+    assert "| local | CPU | n1-standard-2 | CPU (2 cores) |" in md and ".png" not in md

@@ -801,11 +801,17 @@ def benchmark_report(
     except OSError as exc:
         raise fail_input(f"--output {folder}: cannot be written ({exc.strerror or exc})") from None
     for rep in reports:
-        table = Table(title=rep.workload.describe())
+        sides = Table(title=rep.workload.describe())
+        for col in ("", *report.SIDES):
+            sides.add_column(col)
+        for cells in report.side_by_side(rep, provisioning):
+            sides.add_row(*cells)
+        out.print(sides)
+        table = Table(title="every run")
         for col in report.COLUMNS:
             table.add_column(col)
         for row in rep.rows:
-            table.add_row(*report.cells(row))
+            table.add_row(*report.cells(row, provisioning))
         out.print(table)
     say("wrote", "green", ", ".join(str(p) for p in written), out)
 

@@ -390,21 +390,26 @@ class Catalog:
 
     # --- Prices -----------------------------------------------------------------------------
     @staticmethod
-    def _pick(prices: dict[str, Price], region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
-        """The hourly price in `region` (falling back to us-central1), and the region it is from."""
+    def quote(prices: dict[str, Price], region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str], Optional[ProvisioningModel]]:
+        """The hourly price in `region` (falling back to us-central1), the region it is from, and the provisioning
+        model it is the price of: the on-demand price stands in where the catalog has none for `model`."""
         for where in (region, "us-central1"):
             price = prices.get(where)
             if price is None:
                 continue
             if model == ProvisioningModel.SPOT and price.spot is not None:
-                return price.spot, where
+                return price.spot, where, ProvisioningModel.SPOT
             if model == ProvisioningModel.FLEX_START and price.flex_start is not None:
-                return price.flex_start, where
+                return price.flex_start, where, ProvisioningModel.FLEX_START
             if price.on_demand is not None:
-                return price.on_demand, where
-            if price.spot is not None and model == ProvisioningModel.SPOT:
-                return price.spot, where
-        return None, None
+                return price.on_demand, where, ProvisioningModel.ON_DEMAND
+        return None, None, None
+
+    @classmethod
+    def _pick(cls, prices: dict[str, Price], region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
+        """The hourly price in `region` (falling back to us-central1), and the region it is from."""
+        usd, where, _ = cls.quote(prices, region, model)
+        return usd, where
 
     def cpu_machine_price(self, machine_type: str, region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
         """USD per hour of a machine type without accelerators (only N1 has catalog prices), and the price's region."""

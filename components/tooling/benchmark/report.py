@@ -3,7 +3,15 @@
 Results are grouped by workload (only equal workloads are compared). Within a group, the
 baseline is the fastest CPU-only result; each machine is priced from the catalog (the list price
 of the machine type, of the N1 machine plus its GPUs, or of the TPU chips used) in the region
-and provisioning model asked for. A machine the catalog has no price for shows "no list price".
+and provisioning model asked for. A CPU run on a machine that is not a Google Cloud one (`local`)
+is priced as the machine a user would rent for it: the N1 standard machine type with at least as
+many vCPUs as the run's host had. Every price says what it is the price of (machine, provisioning
+model, region); where the catalog has no price for the model asked for, the on-demand price stands
+in and says so. A machine the catalog has no price for shows "no list price".
+
+Each workload opens with CPU and GPU side by side (the fastest of each): seconds per epoch,
+samples per second, accuracy, the price and the cost per epoch, and the GPU's speed-up over the CPU.
+A side without a result says "not measured" rather than borrowing a figure.
 
 The markdown table needs nothing but this module; the chart needs matplotlib (validate extra),
 imported when a chart is drawn. It draws on a bare `Figure`, so no display is needed.
@@ -24,6 +32,7 @@ NO_PRICE = "no list price"
 COLUMNS = (
     "machine",
     "tier",
+    "priced as",
     "devices",
     "time / epoch",
     "compile",
@@ -39,32 +48,72 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class Price:
-    """What the catalog says one run's machine costs per hour (None: no list price)."""
+    """What the catalog says one run's machine costs per hour (None: no list price), and what it is the price of."""
 
     tier: str
     hourly_usd: Optional[float] = None
     region: Optional[str] = None
     note: str = NO_PRICE
+    machine: Optional[str] = None
+    """The machine priced: the run's own, or for a `local` CPU run the N1 machine type a user would rent."""
+    provisioning: Optional[ProvisioningModel] = None
+    """The provisioning model the price is of (on-demand stands in where the catalog has none for the one asked)."""
+
+    @property
+    def basis(self) -> str:
+        """`n1-standard-2, on-demand, us-central1, $0.0950/h`: which price, of what, from where."""
+        if self.hourly_usd is None:
+            return self.note
+        model = self.provisioning.value if self.provisioning else "list"
+        return f"{self.machine}, {model}, {self.region}, ${self.hourly_usd:,.4f}/h"
+
+    def hourly_text(self, asked: ProvisioningModel) -> str:
+        """The hourly price, marked when it is not on-demand or not the model asked for."""
+        if self.hourly_usd is None:
+            return self.note
+        text = _usd(self.hourly_usd, 4 if self.hourly_usd < 1 else 2)
+        if self.provisioning is not None and self.provisioning != ProvisioningModel.ON_DEMAND:
+            text += f" ({self.provisioning.value})"
+        elif self.provisioning == ProvisioningModel.ON_DEMAND and asked != ProvisioningModel.ON_DEMAND:
+            text += f" (on-demand: no {asked.value} price)"
+        return text
+
+
+def rented_cpu_machine(vcpus: int, cat: Optional[Catalog] = None) -> Optional[str]:
+    """The N1 standard machine type a user would rent for a CPU run on `vcpus` logical CPUs: the smallest with at
+    least as many (N1 is the CPU series the catalog prices)."""
+    cat = cat or catalog()
+    fitting = [m for m in cat.n1_machines.values() if m.name.startswith("n1-standard-") and m.vcpus >= vcpus and m.prices]
+    return min(fitting, key=lambda m: m.vcpus).name if fitting else None
 
 
 def price_of(result: BenchmarkResult, region: str, provisioning: ProvisioningModel, cat: Optional[Catalog] = None) -> Price:
-    """The catalog tier and hourly list price of the machine a result came from."""
+    """The catalog tier and hourly list price of the machine a result came from (or, for a local CPU run, of the one a user would rent)."""
     cat = cat or catalog()
     m = result.machine
     try:
         if m.tpu_type:
             tpu = cat.tpu_slice(m.tpu_type)
             # Priced per chip for the chips the run used (JAX shows one device per chip from v4 on).
-            hourly, where = cat.tpu_price(tpu.generation.id, result.devices.count, region, provisioning)
-            return Price(tpu.generation.name, hourly, where)
+            per_chip, where, model = cat.quote(tpu.generation.prices, region, provisioning)
+            hourly = per_chip * result.devices.count if per_chip is not None else None
+            return Price(tpu.generation.name, hourly, where, machine=f"{result.devices.count} x {tpu.generation.name} chip", provisioning=model)
         if m.accelerator:
             shape = cat.n1_shape(m.machine_type, m.accelerator, result.devices.count)
+            _, _, model = cat.quote(cat.n1_gpus[m.accelerator].prices, region, provisioning)
         elif cat.is_gpu_machine(m.machine_type):
             shape = cat.shape(m.machine_type)
+            _, _, model = cat.quote(cat.machines[m.machine_type][1].prices, region, provisioning)
+        elif result.is_cpu:
+            rented = m.machine_type if m.machine_type in cat.n1_machines else (rented_cpu_machine(result.host.cpu_count, cat) if m.machine_type == LOCAL else None)
+            if rented is None:
+                return Price("CPU", note=NO_PRICE)
+            hourly, where, model = cat.quote(cat.n1_machines[rented].prices, region, provisioning)
+            return Price("CPU", hourly, where, machine=rented, provisioning=model)
         else:
-            return Price("CPU" if result.is_cpu else "—", note="local machine" if m.machine_type == LOCAL else NO_PRICE)
+            return Price("—")
         hourly, where = cat.node_price(shape, region, provisioning)
-        return Price(shape.family.name, hourly, where)
+        return Price(shape.family.name, hourly, where, machine=m.name, provisioning=model if hourly is not None else None)
     except CatalogError:
         return Price("—")
 
@@ -137,12 +186,13 @@ def _backend(r: BenchmarkResult) -> str:
     return r.devices.platform if not backend or backend == r.devices.platform else f"{r.devices.platform}: {backend}"
 
 
-def cells(row: Row) -> list[str]:
+def cells(row: Row, asked: ProvisioningModel = ProvisioningModel.ON_DEMAND) -> list[str]:
     r = row.result
     util = r.utilisation
     return [
         r.machine.name,
         row.price.tier,
+        row.price.machine or "—",
         f"{r.devices.count} x {r.devices.kind}" if not r.is_cpu else f"CPU ({r.host.cpu_count} cores)",
         _seconds(r.timing.seconds_per_epoch),
         _seconds(r.timing.compile_seconds),
@@ -151,8 +201,44 @@ def cells(row: Row) -> list[str]:
         f"{r.accuracy:.1%}",
         _bytes(r.memory.peak_bytes),
         "—" if util.accelerator_percent_mean is None else f"{util.accelerator_percent_mean:.0f} %",
-        _usd(row.price.hourly_usd) if row.price.hourly_usd is not None else row.price.note,
+        row.price.hourly_text(asked),
         _usd(row.cost_per_epoch_usd, 4) if row.cost_per_epoch_usd is not None else row.price.note,
+    ]
+
+
+SIDES = ("CPU", "GPU")
+"""The two sides every workload's comparison shows, present or not."""
+
+
+def fastest(rep: WorkloadReport, side: str) -> Optional[Row]:
+    """The fastest row of one side: CPU-only runs, or runs on GPUs."""
+    platform = side.lower()
+    rows = [row for row in rep.rows if row.result.devices.platform == platform]
+    return rows[0] if rows else None  # rows are fastest first
+
+
+def side_by_side(rep: WorkloadReport, asked: ProvisioningModel) -> list[list[str]]:
+    """Rows of the CPU-and-GPU comparison: a metric, then one cell per side ("not measured" where there is no run)."""
+    picked = {side: fastest(rep, side) for side in SIDES}
+
+    def row(label: str, cell) -> list[str]:  # type: ignore[no-untyped-def]
+        return [label, *("not measured" if picked[side] is None else cell(picked[side]) for side in SIDES)]
+
+    gpu, cpu = picked["GPU"], picked["CPU"]
+    speedup = (
+        f"{cpu.result.timing.seconds_per_epoch / gpu.result.timing.seconds_per_epoch:,.1f}x"
+        if gpu is not None and cpu is not None
+        else "needs a CPU and a GPU result"
+    )
+    return [
+        row("run on", lambda r: r.result.label),
+        row("seconds per epoch", lambda r: _seconds(r.result.timing.seconds_per_epoch)),
+        row("samples per second", lambda r: f"{r.result.timing.samples_per_second:,.0f}"),
+        row("test accuracy", lambda r: f"{r.result.accuracy:.1%}"),
+        row("priced as", lambda r: r.price.basis),
+        row("$ / hour", lambda r: r.price.hourly_text(asked)),
+        row("$ / epoch", lambda r: _usd(r.cost_per_epoch_usd, 4) if r.cost_per_epoch_usd is not None else r.price.note),
+        ["GPU speed-up over CPU", speedup, ""],
     ]
 
 
@@ -162,15 +248,26 @@ def markdown(reports: list[WorkloadReport], region: str, provisioning: Provision
         "# Benchmark results",
         "",
         f"Cost per epoch = time per epoch x the catalog's {provisioning.value} list price in {region} "
-        f"(catalog read {cat.data.read_on}). Speed-up is over the fastest CPU-only result of the same workload.",
+        f"(catalog read {cat.data.read_on})"
+        + (
+            f"; prices are marked {provisioning.value}, and where the catalog has no {provisioning.value} price the "
+            "on-demand one stands in and says so"
+            if provisioning != ProvisioningModel.ON_DEMAND
+            else ""
+        )
+        + ". A CPU run on a local machine is priced as the N1 standard machine type with as many vCPUs as its host had. "
+        "Speed-up is over the fastest CPU-only result of the same workload.",
     ]
     for rep in reports:
         lines += ["", f"## {rep.workload.describe()}", ""]
+        lines += ["| | " + " | ".join(SIDES) + " |", "|---|" + "---:|" * len(SIDES)]
+        lines += ["| " + " | ".join(cells_) + " |" for cells_ in side_by_side(rep, provisioning)]
+        lines.append("")
         if with_charts:
             lines += [f"![{rep.workload.model.value}: speed-up and cost per epoch]({rep.chart_name})", ""]
         lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|")
-        lines += ["| " + " | ".join(cells(row)) + " |" for row in rep.rows]
+        lines.append("|" + "|".join("---" if i < 4 else "---:" for i in range(len(COLUMNS))) + "|")
+        lines += ["| " + " | ".join(cells(row, provisioning)) + " |" for row in rep.rows]
         if rep.baseline is None:
             lines += ["", "No CPU-only result for this workload, so no speed-up."]
         lines += ["", "Runs:", ""]
