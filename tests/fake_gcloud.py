@@ -13,7 +13,10 @@ ask for over REST, on one port (their paths do not overlap):
   GET /v1/projects/P/locations/global/services/S/quotaInfos/Q  Cloud Quotas QuotaInfo
 
 Unknown names answer 404 in Google's error format. Faults (status codes, for a number of requests or
-forever) can be put on any path, every request is counted, and each answer can be delayed.
+forever) can be put on any path, every request is counted, and each answer can be delayed. Modes for
+whole runs: `quota_everywhere(limit, metrics)` (every quota asked for has `limit`: plenty, or none with
+0), `flaky` (each path first answers these statuses, e.g. 503 then 429) and `forbidden` (every request
+answers 403 naming the permission Google checks for it).
 """
 
 import json
@@ -22,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 from urllib.parse import urlsplit
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -51,6 +54,18 @@ def service_disabled(service: str, project: str, code: int = 403) -> dict:
     return google_error(code, message, "accessNotConfigured", [info])
 
 
+def permission_for(path: str) -> str:
+    """The IAM permission Google checks for a read-only request on this path."""
+    if "/quotaInfos/" in path:
+        return "cloudquotas.quotas.get"
+    if path.startswith("/v2/"):
+        return f"tpu.{path.rsplit('/', 1)[-1].lower()}.list"
+    parts = [p for p in path.split("/") if p]
+    if "aggregated" in parts:
+        return f"compute.{parts[-1]}.list"
+    return f"compute.{'projects' if len(parts) == 4 else parts[-2]}.get"
+
+
 @dataclass
 class Fault:
     pattern: re.Pattern
@@ -76,10 +91,15 @@ class FakeGoogleCloud:
     tpu_runtimes: dict[str, list[str]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    default_quota: Optional[float] = None  # every Cloud Quotas id asked for, and every metric in default_metrics, has this limit
+    default_metrics: set[str] = field(default_factory=set)
+    flaky: tuple[int, ...] = ()  # statuses each distinct path answers first, in order, before its real answer
+    forbidden: bool = False  # every request answers 403 naming the permission it needs
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: Optional[ThreadingHTTPServer] = None
+        self._flaky_hits: dict[str, int] = {}
 
     # --- what the fake offers -------------------------------------------------------------
     def offer_machine(self, zone: str, name: str, cpus: int = 8, gpus: Optional[tuple[str, int]] = None) -> None:
@@ -141,6 +161,24 @@ class FakeGoogleCloud:
             "dimensionsInfos": [{"dimensions": d, "details": {"value": str(int(v))}, "applicableLocations": locs} for d, v, locs in values],
         }
 
+    def set_quota_value(self, service: str, quota_id: str, dimensions: dict, value: float, locations: Optional[list[str]] = None) -> None:
+        """Set one dimensionsInfo of a quota (created on first use), replacing one with the same dimensions."""
+        info = self.quota_infos.get((service, quota_id))
+        values = [(d["dimensions"], float(d["details"]["value"]), d["applicableLocations"]) for d in info["dimensionsInfos"]] if info else []
+        values = [v for v in values if v[0] != dimensions]
+        where = locations if locations is not None else [v for k, v in dimensions.items() if k in ("region", "zone")]
+        values.append((dimensions, value, where))
+        self.set_quota_info(service, quota_id, f"{service}/{quota_id.lower()}", sorted({k for d, _, _ in values for k in d}), values)
+
+    def give_quota(self, need: Any, source: Any, limit: float, usage: float = 0) -> None:
+        """Put `limit` where the pre-flight reads one source of a `QuotaNeed`."""
+        if source.metric and need.scope == "project":
+            self.set_project_quota(source.metric, limit, usage)
+        elif source.metric:
+            self.set_region_quota(need.region, source.metric, limit, usage)
+        else:
+            self.set_quota_value(source.service, source.quota_id, {need.scope: need.location, **dict(source.dimensions)}, limit)
+
     def offer_tpu(self, zone: str, accelerator_type: str, topology: str, config_type: str = "") -> None:
         self.tpu_types.setdefault(zone, []).append(
             {
@@ -152,6 +190,11 @@ class FakeGoogleCloud:
 
     def offer_runtime(self, zone: str, version: str) -> None:
         self.tpu_runtimes.setdefault(zone, []).append(version)
+
+    def quota_everywhere(self, limit: float, metrics: Iterable[str]) -> None:
+        """Answer every Cloud Quotas id asked for, and list these Compute metrics in regions.get and projects.get, at `limit`."""
+        self.default_quota = limit
+        self.default_metrics = set(metrics)
 
     def fail(self, path_regex: str, status: int, body: Optional[dict] = None, times: Optional[int] = None) -> None:
         """Answer `status` on matching paths, `times` times (None: forever), before the normal answer."""
@@ -217,7 +260,13 @@ class FakeGoogleCloud:
 
     # --- routing --------------------------------------------------------------------------
     def answer(self, path: str) -> tuple[int, dict]:
+        if self.forbidden:
+            return 403, permission_denied(permission_for(path), path.split("/v1/", 1)[-1].split("/v2/", 1)[-1])
         with self._lock:
+            hits = self._flaky_hits.get(path, 0)
+            if hits < len(self.flaky):
+                self._flaky_hits[path] = hits + 1
+                return self.flaky[hits], google_error(self.flaky[hits], f"fake flaky {self.flaky[hits]}")
             for fault in self.faults:
                 if fault.pattern.search(path) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
@@ -231,7 +280,7 @@ class FakeGoogleCloud:
             (rf"^/compute/v1/projects/{p}$", self._project),
             (rf"^/v2/projects/{p}/locations/([^/]+)/acceleratorTypes$", self._tpu_types),
             (rf"^/v2/projects/{p}/locations/([^/]+)/runtimeVersions$", self._tpu_runtimes),
-            (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", lambda s, q: self.quota_infos.get((s, q))),
+            (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", self._quota_info),
         ]
         for pattern, handler in routes:
             m = re.match(pattern, path)
@@ -243,13 +292,25 @@ class FakeGoogleCloud:
         resource = path.split("/v1/", 1)[-1].split("/v2/", 1)[-1]
         return 404, google_error(404, f"The resource '{resource}' was not found", "notFound")
 
+    def _defaults(self, given: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        if self.default_quota is None:
+            return given
+        return {**{m: (self.default_quota, 0.0) for m in self.default_metrics}, **given}
+
+    def _quota_info(self, service: str, quota_id: str) -> Optional[dict]:
+        info = self.quota_infos.get((service, quota_id))
+        if info is None and self.default_quota is not None:
+            self.set_quota_info(service, quota_id, f"{service}/{quota_id.lower()}", [], [({}, self.default_quota, [])])
+            info = self.quota_infos[(service, quota_id)]
+        return info
+
     def _region(self, region: str) -> dict:
-        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.region_quotas.get(region, {}).items())]
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self._defaults(self.region_quotas.get(region, {})).items())]
         quotas.append({"metric": "CPUS", "limit": 2400.0, "usage": 12.0})
         return {"kind": "compute#region", "name": region, "status": "UP", "quotas": quotas}
 
     def _project(self) -> dict:
-        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.project_quotas.items())]
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self._defaults(self.project_quotas).items())]
         quotas.append({"metric": "NETWORKS", "limit": 15.0, "usage": 1.0})
         return {"kind": "compute#project", "name": self.project, "quotas": quotas}
 
@@ -264,12 +325,20 @@ class FakeGoogleCloud:
         return {"runtimeVersions": [{"name": f"projects/{self.project}/locations/{zone}/runtimeVersions/{v}", "version": v} for v in self.tpu_runtimes[zone]]}
 
 
-def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
-    """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room."""
-    from ai_clusters.tooling.preflight.demand import Pool, gpu_quota_names, tpu_quota_names
-
+def catalog_metrics(cat: Any) -> set[str]:
+    """Every Compute Engine quota metric the catalog reads (GPU and GKE TPU pools, GPUs in all regions)."""
     facts = cat.data.quotas
-    fake.set_project_quota(facts.project_gpu_metric, spare)
+    metrics = {facts.project_gpu_metric}
+    for g in facts.gpus:
+        metrics |= {m for m in (g.metric, g.preemptible_metric) if m}
+    for t in facts.gke_tpus:
+        for q in t.quotas:
+            metrics |= {r.metric for r in (q.on_demand, q.preemptible) if r is not None and r.metric}
+    return metrics
+
+
+def offer_capacity(fake: FakeGoogleCloud, demand: Any, spare: int = 10_000) -> None:
+    """Offer the machine types, GPUs, reservations (with `spare` VMs), TPU types and runtimes a `StackDemand` asks for."""
     for m in demand.machines:
         shape = m.shape
         gpus = (shape.gpu.compute_engine, shape.gpus) if shape is not None and not shape.attached else None
@@ -278,25 +347,19 @@ def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 
             fake.offer_accelerator(m.zone, m.gpu, max_cards=8)
         if m.reservation:
             fake.add_reservation(m.zone, m.reservation, m.machine_type, count=spare, gpus=(m.gpu, shape.gpus) if m.attached else None)
-            continue
-        if m.gpu is None:
-            continue
-        names = gpu_quota_names(cat, m.gpu)
-        metric = names.preemptible_metric if m.pool == Pool.PREEMPTIBLE else names.metric
-        if metric:
-            fake.set_region_quota(m.region, metric, spare)
-        elif m.pool == Pool.PREEMPTIBLE:
-            fake.set_quota_info(facts.compute_service, names.preemptible_quota_id, "compute.googleapis.com/preemptible_gpus", ["region"], [({"region": m.region}, spare, [m.region])])
-        else:
-            info = fake.quota_infos.get((facts.compute_service, facts.gpu_family_quota_id))
-            values = [(d["dimensions"], float(d["details"]["value"]), d["applicableLocations"]) for d in info["dimensionsInfos"]] if info else []
-            values.append(({"region": m.region, "gpu_family": names.gpu_family}, spare, [m.region]))
-            fake.set_quota_info(facts.compute_service, facts.gpu_family_quota_id, "compute.googleapis.com/gpus_per_gpu_family", ["gpu_family", "region"], values)
     for t in demand.tpus:
         fake.offer_tpu(t.zone, t.accelerator_type, t.slice.type.topology)
         fake.offer_runtime(t.zone, t.runtime_version)
-        names = tpu_quota_names(cat, t.slice.generation.id)
-        if names is not None:
-            quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
-            if quota_id:
-                fake.set_quota_info(facts.tpu_service, quota_id, "tpu.googleapis.com/tpus", ["zone"], [({"zone": t.zone}, spare, [t.zone])])
+
+
+def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
+    """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room.
+
+    Each quota is put where the pre-flight reads it first (a regions.get / projects.get metric, or a
+    Cloud Quotas dimensionsInfo for the need's zone or region).
+    """
+    del cat  # the demand names every quota
+    offer_capacity(fake, demand, spare)
+    for need in demand.quotas:
+        if need.sources:
+            fake.give_quota(need, need.sources[0], spare)

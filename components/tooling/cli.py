@@ -410,8 +410,9 @@ def preflight(
         raise fail_input(str(exc)) from None
     except SpecError as exc:
         raise bad_spec(exc) from None
-    for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
-        err.print(f"[yellow]could not check:[/] {line}", highlight=False)
+    if format != PreflightFormat.text or output:  # the text report says each reason once itself
+        for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
+            err.print(f"[yellow]could not check:[/] {line}", highlight=False)
     if format == PreflightFormat.text:
         console = Console(file=output.open("w"), width=200) if output else out
         pf_render.text(report, console)

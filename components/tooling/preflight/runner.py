@@ -2,7 +2,7 @@
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ai_clusters.core.catalog import Catalog, catalog
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config
@@ -11,7 +11,7 @@ from ai_clusters.tooling.preflight.checks import evaluate
 from ai_clusters.tooling.preflight.clients import GoogleCloud, Unanswered, load_credentials
 from ai_clusters.tooling.preflight.connection import Api, Connection
 from ai_clusters.tooling.preflight.demand import StackDemand, stack_demand
-from ai_clusters.tooling.preflight.lookups import Progress, fetch, plan_lookups, quota_fallbacks
+from ai_clusters.tooling.preflight.lookups import Lookup, Progress, fetch, next_quota_lookups, plan_lookups
 from ai_clusters.tooling.preflight.model import PreflightReport
 
 
@@ -21,29 +21,35 @@ def check_demand(
     *,
     stack: str,
     cluster_order: list[str],
-    cat: Catalog,
     workers: int = 16,
     progress: Optional[Progress] = None,
 ) -> PreflightReport:
-    """Ask Google Cloud what the demand needs (two concurrent rounds) and check the answers."""
+    """Ask Google Cloud what the demand needs (concurrent rounds: everything, then the quotas a first source left out)."""
     first = plan_lookups(demand)
-    requests = 0
     started = time.perf_counter()
     try:
         credentials = load_credentials(connection)
     except Unanswered as exc:
-        answers = {lookup: exc.problem for lookup in first}
-        answers.update({lookup: exc.problem for lookup in quota_fallbacks(demand, cat, answers)})
+        answers = ask_rounds(demand, first, lambda lookups, done: {lookup: exc.problem for lookup in lookups})
+        requests = 0
     else:
         cloud = GoogleCloud(demand.project, connection, credentials, pool_size=workers)
         cloud.open({lookup.api for lookup in first} | {Api.QUOTAS})
         started = time.perf_counter()
-        answers = fetch(cloud, first, workers=workers, progress=progress)
-        second = quota_fallbacks(demand, cat, answers)
-        answers.update(fetch(cloud, second, workers=workers, progress=progress, done_before=len(first)))
+        answers = ask_rounds(demand, first, lambda lookups, done: fetch(cloud, lookups, workers=workers, progress=progress, done_before=done))
         requests = cloud.attempts
-    checks, notes = evaluate(demand, cat, answers, cluster_order)
+    checks, notes = evaluate(demand, answers, cluster_order)
     return PreflightReport(stack=stack, project=demand.project, checks=checks, notes=notes, requests=requests, seconds=time.perf_counter() - started)
+
+
+def ask_rounds(demand: StackDemand, first: list[Lookup], send: Callable[[list[Lookup], int], dict[Lookup, Any]]) -> dict[Lookup, Any]:
+    """Send the first round, then each round of quota sources the answers call for, until none is left."""
+    answers: dict[Lookup, Any] = {}
+    lookups = first
+    while lookups:
+        answers.update(send(lookups, len(answers)))
+        lookups = next_quota_lookups(demand, answers)
+    return answers
 
 
 def run_preflight(
@@ -69,7 +75,6 @@ def run_preflight(
         connection,
         stack=stack,
         cluster_order=[cl.name for cl in env.clusters],
-        cat=cat,
         workers=workers,
         progress=progress,
     )
