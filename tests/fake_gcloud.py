@@ -8,6 +8,8 @@ ask for over REST, on one port (their paths do not overlap):
   GET /compute/v1/projects/P/regions/R                       compute#region with quotas[]
   GET /compute/v1/projects/P                                 compute#project with quotas[]
   GET /compute/v1/projects/P/zones/Z/reservations/N          compute#reservation
+  GET /compute/v1/projects/P/aggregated/{machineTypes,acceleratorTypes,reservations}?filter=name = "N"
+                                                             aggregated list: items by "zones/Z", unreachables
   GET /v2/projects/P/locations/Z/acceleratorTypes            Cloud TPU ListAcceleratorTypesResponse
   GET /v2/projects/P/locations/Z/runtimeVersions             Cloud TPU ListRuntimeVersionsResponse
   GET /v1/projects/P/locations/global/services/S/quotaInfos/Q  Cloud Quotas QuotaInfo
@@ -26,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
@@ -95,6 +97,7 @@ class FakeGoogleCloud:
     default_metrics: set[str] = field(default_factory=set)
     flaky: tuple[int, ...] = ()  # statuses each distinct path answers first, in order, before its real answer
     forbidden: bool = False  # every request answers 403 naming the permission it needs
+    unreachable_zones: list[str] = field(default_factory=list)  # listed as `unreachables` by aggregatedList
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -229,12 +232,13 @@ class FakeGoogleCloud:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-                path = urlsplit(self.path).path
+                url = urlsplit(self.path)
+                path = url.path
                 with fake._lock:
                     fake.requests.append(path)
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, body = fake.answer(path)
+                status, body = fake.answer(path, parse_qs(url.query))
                 data = json.dumps(body).encode()
                 try:
                     self.send_response(status)
@@ -259,7 +263,7 @@ class FakeGoogleCloud:
             self._server.server_close()
 
     # --- routing --------------------------------------------------------------------------
-    def answer(self, path: str) -> tuple[int, dict]:
+    def answer(self, path: str, query: Optional[dict[str, list[str]]] = None) -> tuple[int, dict]:
         if self.forbidden:
             return 403, permission_denied(permission_for(path), path.split("/v1/", 1)[-1].split("/v2/", 1)[-1])
         with self._lock:
@@ -276,6 +280,7 @@ class FakeGoogleCloud:
             (rf"^/compute/v1/projects/{p}/zones/([^/]+)/machineTypes/([^/]+)$", lambda z, n: self.machine_types.get((z, n))),
             (rf"^/compute/v1/projects/{p}/zones/([^/]+)/acceleratorTypes/([^/]+)$", lambda z, n: self.accelerator_types.get((z, n))),
             (rf"^/compute/v1/projects/{p}/zones/([^/]+)/reservations/([^/]+)$", lambda z, n: self.reservations.get((z, n))),
+            (rf"^/compute/v1/projects/{p}/aggregated/(machineTypes|acceleratorTypes|reservations)$", lambda kind: self._aggregated(kind, query or {})),
             (rf"^/compute/v1/projects/{p}/regions/([^/]+)$", self._region),
             (rf"^/compute/v1/projects/{p}$", self._project),
             (rf"^/v2/projects/{p}/locations/([^/]+)/acceleratorTypes$", self._tpu_types),
@@ -291,6 +296,18 @@ class FakeGoogleCloud:
                 break
         resource = path.split("/v1/", 1)[-1].split("/v2/", 1)[-1]
         return 404, google_error(404, f"The resource '{resource}' was not found", "notFound")
+
+    def _aggregated(self, kind: str, query: dict[str, list[str]]) -> dict:
+        """machineTypes / acceleratorTypes / reservations aggregatedList, filtered by `name = "X"` as the pre-flight sends it."""
+        wanted = re.fullmatch(r'\s*name\s*(?:=|eq)\s*"?([^"\s]+)"?\s*', (query.get("filter") or [""])[0])
+        store = {"machineTypes": self.machine_types, "acceleratorTypes": self.accelerator_types, "reservations": self.reservations}[kind]
+        items: dict[str, dict] = {}
+        for (zone, name), body in sorted(store.items()):
+            if wanted is None or wanted.group(1) == name:
+                items.setdefault(f"zones/{zone}", {kind: []})[kind].append(body)
+        if not items:
+            items["zones/us-central1-a"] = {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": "There are no results for scope 'zones/us-central1-a' on this page."}}
+        return {"kind": f"compute#{kind[:-1]}AggregatedList", "id": f"projects/{self.project}/aggregated/{kind}", "items": items, "unreachables": list(self.unreachable_zones)}
 
     def _defaults(self, given: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         if self.default_quota is None:

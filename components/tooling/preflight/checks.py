@@ -182,8 +182,8 @@ def read_need(need: QuotaNeed, project: str, answers: Answers) -> "QuotaReading 
     return "; ".join(reasons)
 
 
-def _amount(n: int, unit: str) -> str:
-    return f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+def _amount(n: float, unit: str) -> str:
+    return f"{n:g} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
 
 
 def _where(need: QuotaNeed) -> str:
@@ -219,7 +219,9 @@ def quota_checks(demand: StackDemand, answers: Answers, notes: list[str]) -> lis
                 out.append(Check(cluster, need.kind, need.location, Status.OK, f"{head}; {reading.describe()}", needed=needed, available=reading.free))
             else:
                 message = f"{head}; {reading.describe()}: {_request(need, reading, needed)}"
-                out.append(Check(cluster, need.kind, need.location, Status.FAIL, message, needed=needed, available=reading.free))
+                held = f"limit {reading.limit:g}" if reading.usage is None else f"{reading.free:g} free of {reading.limit:g}"
+                short = f"{_where(need)}: {_amount(needed - reading.free, need.unit)} short of {needed} ({reading.name}: {held})"
+                out.append(Check(cluster, need.kind, need.location, Status.FAIL, message, needed=needed, available=reading.free, short=short))
     return out
 
 

@@ -31,6 +31,7 @@ class Method(str, Enum):
     TPU_ACCELERATOR_TYPES = "tpu acceleratorTypes.list"
     TPU_RUNTIME_VERSIONS = "tpu runtimeVersions.list"
     QUOTA_INFO = "cloudquotas quotaInfos.get"
+    EVERYWHERE = "compute aggregatedList"  # where: "machineTypes", "acceleratorTypes" or "reservations"; name: the resource
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Lookup:
             return cloud.tpu_accelerator_types(self.where)
         if m == Method.TPU_RUNTIME_VERSIONS:
             return cloud.tpu_runtime_versions(self.where)
+        if m == Method.EVERYWHERE:
+            return cloud.everywhere(self.where, self.name)
         return cloud.quota_info(self.where, self.name)
 
     @property

@@ -41,6 +41,8 @@ class Check:
     message: str
     needed: Optional[float] = None
     available: Optional[float] = None
+    short: str = ""
+    """A failed quota in a few words (what, how much is missing, which quota), for `where`; not part of the JSON."""
 
     def to_json(self) -> dict[str, Any]:
         return {

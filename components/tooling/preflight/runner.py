@@ -1,6 +1,7 @@
 """Run a pre-flight of a stack: read it like `plan`, ask Google Cloud, hold the answers against it."""
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,31 +26,52 @@ def check_demand(
     progress: Optional[Progress] = None,
 ) -> PreflightReport:
     """Ask Google Cloud what the demand needs (concurrent rounds: everything, then the quotas a first source left out)."""
-    first = plan_lookups(demand)
-    started = time.perf_counter()
+    asked = ask_google(demand.project, plan_lookups(demand), lambda answers: next_quota_lookups(demand, answers), connection, workers=workers, progress=progress)
+    checks, notes = evaluate(demand, asked.answers, cluster_order)
+    return PreflightReport(stack=stack, project=demand.project, checks=checks, notes=notes, requests=asked.requests, seconds=asked.seconds)
+
+
+@dataclass
+class Asked:
+    """Every answer (an API object or an ApiProblem) by request, how many requests it took and how long."""
+
+    answers: dict[Lookup, Any]
+    requests: int
+    seconds: float
+
+
+def ask_google(
+    project: str,
+    first: list[Lookup],
+    next_round: Callable[[dict[Lookup, Any]], list[Lookup]],
+    connection: Connection,
+    *,
+    workers: int = 16,
+    progress: Optional[Progress] = None,
+    expand: Callable[[dict[Lookup, Any]], dict[Lookup, Any]] = lambda got: got,
+) -> Asked:
+    """Send `first` concurrently, then each round `next_round` asks for, until it asks for nothing new.
+
+    `expand` turns a round's answers into more (where: one aggregatedList into an answer per zone).
+    Without credentials nothing is sent and every request is answered with that problem.
+    """
     try:
         credentials = load_credentials(connection)
     except Unanswered as exc:
-        answers = ask_rounds(demand, first, lambda lookups, done: {lookup: exc.problem for lookup in lookups})
-        requests = 0
+        problem = exc.problem
+        send: Callable[[list[Lookup], int], dict[Lookup, Any]] = lambda lookups, done: {lookup: problem for lookup in lookups}
+        cloud = None
     else:
-        cloud = GoogleCloud(demand.project, connection, credentials, pool_size=workers)
+        cloud = GoogleCloud(project, connection, credentials, pool_size=workers)
         cloud.open({lookup.api for lookup in first} | {Api.QUOTAS})
-        started = time.perf_counter()
-        answers = ask_rounds(demand, first, lambda lookups, done: fetch(cloud, lookups, workers=workers, progress=progress, done_before=done))
-        requests = cloud.attempts
-    checks, notes = evaluate(demand, answers, cluster_order)
-    return PreflightReport(stack=stack, project=demand.project, checks=checks, notes=notes, requests=requests, seconds=time.perf_counter() - started)
-
-
-def ask_rounds(demand: StackDemand, first: list[Lookup], send: Callable[[list[Lookup], int], dict[Lookup, Any]]) -> dict[Lookup, Any]:
-    """Send the first round, then each round of quota sources the answers call for, until none is left."""
+        send = lambda lookups, done: fetch(cloud, lookups, workers=workers, progress=progress, done_before=done)  # noqa: E731
+    started = time.perf_counter()
     answers: dict[Lookup, Any] = {}
     lookups = first
     while lookups:
-        answers.update(send(lookups, len(answers)))
-        lookups = next_quota_lookups(demand, answers)
-    return answers
+        answers.update(expand(send(lookups, len(answers))))
+        lookups = [lookup for lookup in dict.fromkeys(next_round(answers)) if lookup not in answers]
+    return Asked(answers, cloud.attempts if cloud is not None else 0, time.perf_counter() - started)
 
 
 def run_preflight(
