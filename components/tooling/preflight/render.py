@@ -66,7 +66,7 @@ def text(report: PreflightReport, console: Console) -> None:
     style = _STYLE[Status.OK if report.exit_code == 0 else Status.FAIL if report.exit_code == 1 else Status.UNKNOWN]
     console.print(Text(f"{verdict(report)}: {tally(report)} · {report.requests} requests in {report.seconds:.2f}s", style=style))
     for note in report.notes:
-        console.print(f"[dim]not checked: {note}[/]", highlight=False)
+        console.print(f"[dim]note: {note}[/]", highlight=False)
 
 
 def markdown(report: PreflightReport) -> str:
@@ -86,7 +86,7 @@ def markdown(report: PreflightReport) -> str:
     if shared:
         lines += ["", *[f"[{i}] {reason}  " for i, reason in enumerate(shared, 1)]]
     if report.notes:
-        lines += ["", "Not checked:", "", *[f"- {n}" for n in report.notes]]
+        lines += ["", *[f"- {n}" for n in report.notes]]
     lines.append("")
     return "\n".join(lines)
 

@@ -318,7 +318,7 @@ def find_where(
         unknown = not checks or any(c.status == Status.UNKNOWN for c in checks)
         fits = bool(checks) and all(c.status == Status.OK for c in checks)
         price, price_notes = hourly_price(resolved[(zone, model)], demand, cat, model)
-        reasons = _reasons(checks) + [f"not checked: {n.split(': ', 1)[1]}" for n in notes] + (price_notes if fits else [])
+        reasons = _reasons(checks) + [n.split(": ", 1)[1] for n in notes] + (price_notes if fits else [])
         report.options.append(Option(zone, model, fits=fits, hourly_usd=price, reasons=reasons, unknown=unknown and not fits))
     report.options.sort(key=_order)
     report.edit = stack_edit(report, config, index, cl)
