@@ -5,7 +5,7 @@ forbidden)."""
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -19,9 +19,8 @@ from ai_clusters.tooling.preflight.demand import stack_demand
 
 from .conftest import ROOT
 from .fake_gcloud import FakeGoogleCloud, catalog_metrics, offer_capacity, offer_everything
+from .test_preflight import PROJECT, STORAGE, write_stack
 
-PROJECT = "acme-ml-test"
-STORAGE = {"bucket": {"softDeleteDays": 7}}
 # The reference stacks whose accelerators pre-flight did not hold against any quota before.
 PATH_STACKS = ["vertex-finetune", "vertex-serve", "gke-tpu-v6e", "tpu-train", "tpu-serve", "tpu-multislice", "dev"]
 
@@ -41,48 +40,26 @@ def quota_checks(body: dict, cluster: str) -> list[dict]:
     return [c for c in body["checks"] if c["cluster"] == cluster and c["check"] in ("quota", "tpu-quota")]
 
 
-def write_stack(root: Path, name: str, clusters: list[dict], region: str = "us-central1", zones: Optional[list[str]] = None) -> Path:
-    (root / "Pulumi.yaml").write_text("name: ai-clusters\nruntime: python\nstackConfigDir: stacks\n")
-    (root / "stacks").mkdir(exist_ok=True)
-    config = {
-        "gcp:project": PROJECT,
-        "gcp:region": region,
-        "ai-clusters:environment": "test",
-        "ai-clusters:zones": zones or [f"{region}-a", f"{region}-b", f"{region}-c"],
-        "ai-clusters:clusters": clusters,
-    }
-    (root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-    return root
-
-
 # --- every accelerator of every path is held against a quota, in every mode ---------------------
 
+@pytest.mark.parametrize("limit", [100_000, 0], ids=["plenty", "none"])
 @pytest.mark.parametrize("stack", PATH_STACKS)
-def test_plenty_every_accelerator_cluster_gets_a_quota_check(stack):
+def test_every_accelerator_cluster_is_held_against_a_quota(stack, limit):
+    """Plenty of quota everywhere: every cluster has quota checks and they pass; none anywhere: each fails one, exit 1."""
     env = environment(ROOT, stack)
     with FakeGoogleCloud(env.spec.project) as fake:
         offer_capacity(fake, stack_demand(env, catalog()))
-        fake.quota_everywhere(100_000, catalog_metrics(catalog()))
+        fake.quota_everywhere(limit, catalog_metrics(catalog()))
         code, body, _ = run(fake, ROOT, stack)
-    assert code == 0, body
+    assert code == (0 if limit else 1), body
     for cl in env.clusters:
         checks = quota_checks(body, cl.name)
-        assert checks and all(c["status"] == "ok" for c in checks), (cl.name, body)
-        assert all(c["available"] == 100_000 or c["available"] is None for c in checks)
-
-
-@pytest.mark.parametrize("stack", PATH_STACKS)
-def test_no_quota_anywhere_fails_every_cluster_with_exit_1(stack):
-    env = environment(ROOT, stack)
-    with FakeGoogleCloud(env.spec.project) as fake:
-        offer_capacity(fake, stack_demand(env, catalog()))
-        fake.quota_everywhere(0, catalog_metrics(catalog()))
-        code, body, _ = run(fake, ROOT, stack)
-    assert code == 1, body
-    for cl in env.clusters:
-        failing = [c for c in quota_checks(body, cl.name) if c["status"] == "fail"]
-        assert failing, (cl.name, body)
-        assert all(c["available"] == 0 and c["needed"] > 0 and "request " in c["message"] for c in failing)
+        assert checks, (cl.name, body)
+        if limit:
+            assert all(c["status"] == "ok" and c["available"] == limit for c in checks), (cl.name, body)
+        else:
+            failing = [c for c in checks if c["status"] == "fail"]
+            assert failing and all(c["available"] == 0 and c["needed"] > 0 and "request " in c["message"] for c in failing), (cl.name, body)
 
 
 @pytest.mark.parametrize("stack", PATH_STACKS)

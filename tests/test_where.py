@@ -18,6 +18,7 @@ from ai_clusters.tooling.plan.engine import find_project, read_stack_config
 
 from .conftest import ROOT
 from .fake_gcloud import FakeGoogleCloud, catalog_metrics
+from .test_preflight import l4_cluster, mega_cluster, write_stack
 
 COMPUTE = "compute.googleapis.com"
 FAMILY = "GPUS-PER-GPU-FAMILY-per-project-region"
@@ -124,12 +125,7 @@ def test_requests_are_flat_in_the_zones(fake):
 
 def test_one_regions_get_per_region_however_many_zones_it_has(tmp_path):
     """L4 quotas come from regions.get: asked once per region, whatever the number of zones in it."""
-    stack = tmp_path / "stacks"
-    stack.mkdir()
-    (tmp_path / "Pulumi.yaml").write_text("name: ai-clusters\nruntime: python\nstackConfigDir: stacks\n")
-    cl = {"name": "serve", "path": "compute-engine", "workload": {"kind": "inference", "accelerators": 2, "latencyMs": 200}, "machineType": "g2-standard-8", "nodes": 2, "storage": {"bucket": {}}}
-    config = {"gcp:project": "acme-ml-test", "gcp:region": "us-central1", "ai-clusters:environment": "t", "ai-clusters:zones": ["us-central1-a"], "ai-clusters:clusters": [cl]}
-    (stack / "Pulumi.l4.yaml").write_text(yaml.safe_dump({"config": config}))
+    write_stack(tmp_path, "l4", [l4_cluster("serve", 2)], zones=["us-central1-a"])
     zones = catalog().families["g2"].zones
     regions = sorted({region_of(z) for z in zones})
     with FakeGoogleCloud("acme-ml-test") as fake:
@@ -277,14 +273,7 @@ def test_gke_tpu_pool_on_compute_engine_quota_per_region():
 
 
 def test_a_named_reservation_is_looked_for_in_every_zone_at_once(tmp_path):
-    (tmp_path / "stacks").mkdir()
-    (tmp_path / "Pulumi.yaml").write_text("name: ai-clusters\nruntime: python\nstackConfigDir: stacks\n")
-    cl = {
-        "name": "train", "path": "compute-engine", "workload": {"kind": "pretraining", "accelerators": 16}, "machineType": "a3-megagpu-8g", "nodes": 2,
-        "provisioning": {"model": "reservation", "reservation": "mega-res"}, "storage": {"bucket": {}},
-    }
-    config = {"gcp:project": "acme-ml-train", "gcp:region": "us-central1", "ai-clusters:environment": "t", "ai-clusters:zones": ["us-central1-a"], "ai-clusters:clusters": [cl]}
-    (tmp_path / "stacks" / "Pulumi.res.yaml").write_text(yaml.safe_dump({"config": config}))
+    write_stack(tmp_path, "res", [mega_cluster("train", 2, provisioning={"model": "reservation", "reservation": "mega-res"})], project="acme-ml-train")
     with FakeGoogleCloud("acme-ml-train") as fake:
         offer_a3_mega(fake)
         fake.add_reservation("us-east4-b", "mega-res", "a3-megagpu-8g", count=4)
