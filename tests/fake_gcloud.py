@@ -68,6 +68,13 @@ def permission_for(path: str) -> str:
     return f"compute.{'projects' if len(parts) == 4 else parts[-2]}.get"
 
 
+class _Server(ThreadingHTTPServer):
+    """Room in the listen backlog for every worker at once (socketserver's default is 5: the rest would be refused and retried)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Fault:
     pattern: re.Pattern
@@ -252,8 +259,7 @@ class FakeGoogleCloud:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -125,7 +125,8 @@ def test_requests_are_flat_in_the_zones(fake):
 
 def test_one_regions_get_per_region_however_many_zones_it_has(tmp_path):
     """L4 quotas come from regions.get: asked once per region, whatever the number of zones in it."""
-    write_stack(tmp_path, "l4", [l4_cluster("serve", 2)], zones=["us-central1-a"])
+    batch = {**l4_cluster("serve", 2), "workload": {"kind": "inference", "accelerators": 2}}  # no latency target: Spot is allowed
+    write_stack(tmp_path, "l4", [batch], zones=["us-central1-a"])
     zones = catalog().families["g2"].zones
     regions = sorted({region_of(z) for z in zones})
     with FakeGoogleCloud("acme-ml-test") as fake:
@@ -249,7 +250,7 @@ def test_vertex_cluster_is_placed_by_region_on_vertex_quota():
         assert Counter(fake.requests) == Counter({"/v1/projects/acme-ml-vertex/locations/global/services/aiplatform.googleapis.com/quotaInfos/CustomModelServingL4GPUsPerProjectPerRegion": 2})
     assert code == code_text == 0
     assert {o["provisioning"] for o in body["options"]} == {"on-demand"}  # deployment resource pools take no Spot or flex-start
-    assert "note: spot: not possible for this cluster" in text
+    assert "note: spot: a 200 ms latency target keeps on-demand or reserved capacity (policy latency-bound-serving)" in text
     assert {o["region"] for o in body["options"] if o["fits"]} == {"europe-west4"}
     assert body["needed"]["accelerators"] == 4
     no = next(o for o in body["options"] if o["region"] == "us-central1")

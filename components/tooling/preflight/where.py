@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ai_clusters.core.advisor import LATENCY_SAFE
 from ai_clusters.core.catalog import Catalog, catalog, one_of, region_of
 from ai_clusters.core.catalog.models import Price
 from ai_clusters.core.enums import ClusterPath, ProvisioningModel
 from ai_clusters.core.spec import ResolvedCluster, SpecError, load_environment
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config
 from ai_clusters.tooling.preflight.checks import evaluate
-from ai_clusters.tooling.preflight.clients import Zonal
 from ai_clusters.tooling.preflight.connection import Api, Connection
 from ai_clusters.tooling.preflight.demand import StackDemand, stack_demand
 from ai_clusters.tooling.preflight.lookups import Lookup, Method, Progress, next_quota_lookups, plan_lookups
@@ -294,7 +294,11 @@ def find_where(
         stack=stack, cluster=cluster, project=env.spec.project, stack_file=f"stacks/Pulumi.{stack}.yaml", needed={}, current=(cl.zone, cl.provisioning)
     )
     resolved: dict[tuple[str, ProvisioningModel], Any] = {}
+    latency = cl.spec.workload.latency_ms
     for model in candidate_models(cl, models):
+        if latency is not None and model not in LATENCY_SAFE:
+            report.notes.append(f"{model.value}: a {latency} ms latency target keeps on-demand or reserved capacity (policy latency-bound-serving)")
+            continue
         try:
             load_environment(variant(config, index, cl, cl.zone, model))
         except SpecError as exc:
