@@ -3,7 +3,9 @@ every request after 100 ms (a realistic round trip to a Google API).
 
 Runs the largest stack of stacks/ (by node count) and a synthetic stack of 1,000 nodes over several
 clusters, and prints, side by side, the requests sent, what sending them one after another would take
-(requests x latency), and the wall time the concurrent pre-flight took. Only 127.0.0.1 is contacted.
+(requests x latency), and the wall time the concurrent pre-flight took. Then `where` for an A3 Mega
+cluster (ce-a3mega-train) and an L4 cluster (ce-g2-serve) over every zone the catalog lists for them,
+with quota in some regions only. Only 127.0.0.1 is contacted.
 
     .venv/bin/python benchmarks/preflight_fake.py [--latency 0.1] [--workers 16]
 """
@@ -21,6 +23,7 @@ from ai_clusters.core.catalog import catalog
 from ai_clusters.tooling.plan.engine import find_project, read_stack_config
 from ai_clusters.tooling.preflight import Connection, run_preflight
 from ai_clusters.tooling.preflight.demand import stack_demand
+from ai_clusters.tooling.preflight.where import find_where
 from ai_clusters.core.spec import load_environment
 from tests.fake_gcloud import FakeGoogleCloud, offer_everything  # noqa: E402
 
@@ -87,6 +90,47 @@ def measure(root: Path, stack: str, latency: float, workers: int) -> dict:
         }
 
 
+WHERE_CASES = (("ce-a3mega-train", "mega"), ("ce-g2-serve", "chat"))
+
+
+def measure_where(stack: str, cluster: str, latency: float, workers: int) -> dict:
+    """`where` over every zone of the cluster's family: quota in the first three regions only, so some options fit and some do not."""
+    env = load_environment(read_stack_config(find_project(ROOT), stack))
+    cl = next(c for c in env.clusters if c.name == cluster)
+    shape = cl.shape
+    zones = list(shape.zones)
+    regions = list(dict.fromkeys(z.rsplit("-", 1)[0] for z in zones))
+    names = catalog().data.quotas
+    gpu = next(g for g in names.gpus if g.gpu == shape.gpu.compute_engine)
+    with FakeGoogleCloud(env.spec.project, delay=latency) as fake:
+        for z in zones:
+            fake.offer_machine(z, shape.machine_type, cpus=shape.vcpus, gpus=(shape.gpu.compute_engine, shape.gpus))
+        fake.set_project_quota(names.project_gpu_metric, 10_000)
+        for region in regions[:3]:
+            if gpu.metric:
+                fake.set_region_quota(region, gpu.metric, 512)
+                fake.set_region_quota(region, gpu.preemptible_metric, 512)
+            else:
+                fake.set_quota_value("compute.googleapis.com", names.gpu_family_quota_id, {"region": region, "gpu_family": gpu.gpu_family}, 512)
+                fake.set_quota_value("compute.googleapis.com", gpu.preemptible_quota_id, {"region": region}, 512)
+        connection = Connection.from_env(fake.env())
+        started = time.perf_counter()
+        report = find_where(stack, cluster, ROOT, connection=connection, workers=workers)
+        wall = time.perf_counter() - started
+        return {
+            "case": f"{stack}/{cluster}",
+            "zones": len(zones),
+            "regions": len(regions),
+            "options": len(report.options),
+            "fit": sum(o.fits for o in report.options),
+            "requests": len(fake.requests),
+            "sequential": len(fake.requests) * latency,
+            "network": report.seconds,
+            "wall": wall,
+            "exit": report.exit_code,
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.1, help="seconds the fake waits before each answer")
@@ -107,6 +151,17 @@ def main() -> None:
         print(
             f"{r['stack']:<16}{r['clusters']:>9}{r['nodes']:>7}{r['checks']:>8}{r['requests']:>10}"
             f"{r['sequential']:>11.2f}s{r['checks_s']:>8.2f}s{r['sequential'] / r['checks_s']:>9.1f}x{r['wall']:>8.2f}s  {r['exit']}"
+        )
+    print()
+    print(f"where: every zone the catalog lists, on-demand/spot/flex-start, {args.workers * 2} workers; network: the concurrent rounds of requests")
+    head = f"{'cluster':<24}{'zones':>6}{'regions':>8}{'options':>8}{'fit':>5}{'requests':>10}{'sequential':>12}{'network':>9}{'command':>9}  exit"
+    print(head)
+    print("-" * len(head))
+    for stack, cluster in WHERE_CASES:
+        r = measure_where(stack, cluster, args.latency, args.workers * 2)
+        print(
+            f"{r['case']:<24}{r['zones']:>6}{r['regions']:>8}{r['options']:>8}{r['fit']:>5}{r['requests']:>10}"
+            f"{r['sequential']:>11.2f}s{r['network']:>8.2f}s{r['wall']:>8.2f}s  {r['exit']}"
         )
 
 

@@ -8,6 +8,8 @@ ask for over REST, on one port (their paths do not overlap):
   GET /compute/v1/projects/P/regions/R                       compute#region with quotas[]
   GET /compute/v1/projects/P                                 compute#project with quotas[]
   GET /compute/v1/projects/P/zones/Z/reservations/N          compute#reservation
+  GET /compute/v1/projects/P/aggregated/{machineTypes,acceleratorTypes,reservations}?filter=name = "N"
+                                                             aggregated list: items by "zones/Z", unreachables
   GET /v2/projects/P/locations/Z/acceleratorTypes            Cloud TPU ListAcceleratorTypesResponse
   GET /v2/projects/P/locations/Z/runtimeVersions             Cloud TPU ListRuntimeVersionsResponse
   GET /v1/projects/P/locations/global/services/S/quotaInfos/Q  Cloud Quotas QuotaInfo
@@ -33,7 +35,10 @@ and for `ai-clusters catalog refresh`, paged by `nextPageToken` (`page_size` ent
   GET /v1/services/S/skus                                    Cloud Billing ListSkusResponse
 
 Unknown names answer 404 in Google's error format. Faults (status codes, for a number of requests or
-forever) can be put on any path, every request is counted, and each answer can be delayed.
+forever) can be put on any path, every request is counted, and each answer can be delayed. Modes for
+whole runs: `quota_everywhere(limit, metrics)` (every quota asked for has `limit`: plenty, or none with
+0), `flaky` (each path first answers these statuses, e.g. 503 then 429) and `forbidden` (every request
+answers 403 naming the permission Google checks for it).
 """
 
 import json
@@ -42,7 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 from urllib.parse import parse_qs, urlsplit
 
 STATUS_NAMES = {
@@ -81,6 +86,25 @@ def service_disabled(service: str, project: str, code: int = 403) -> dict:
     )
     info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com", "metadata": {"service": service, "consumer": f"projects/{project}"}}
     return google_error(code, message, "accessNotConfigured", [info])
+
+
+def permission_for(path: str) -> str:
+    """The IAM permission Google checks for a read-only request on this path."""
+    if "/quotaInfos/" in path:
+        return "cloudquotas.quotas.get"
+    if path.startswith("/v2/"):
+        return f"tpu.{path.rsplit('/', 1)[-1].lower()}.list"
+    parts = [p for p in path.split("/") if p]
+    if "aggregated" in parts:
+        return f"compute.{parts[-1]}.list"
+    return f"compute.{'projects' if len(parts) == 4 else parts[-2]}.get"
+
+
+class _Server(ThreadingHTTPServer):
+    """Room in the listen backlog for every worker at once (socketserver's default is 5: the rest would be refused and retried)."""
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
 @dataclass
@@ -123,6 +147,7 @@ class FakeGoogleCloud:
     skus: dict[str, list[dict]] = field(default_factory=dict)
     zones: set[str] = field(default_factory=set)  # zones the aggregated lists answer for, beyond those offering something
     unreachable: set[str] = field(default_factory=set)
+    """Zones the aggregated lists cannot reach: a warning under the zone, and listed in `unreachables`."""
     page_size: int = 50
     faults: list[Fault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
@@ -133,10 +158,15 @@ class FakeGoogleCloud:
     tpu_nodes: dict[tuple[str, str], dict] = field(default_factory=dict)
     operations: dict[tuple[str, str], dict] = field(default_factory=dict)
     queries: list[dict] = field(default_factory=list)
+    default_quota: Optional[float] = None  # every Cloud Quotas id asked for, and every metric in default_metrics, has this limit
+    default_metrics: set[str] = field(default_factory=set)
+    flaky: tuple[int, ...] = ()  # statuses each distinct path answers first, in order, before its real answer
+    forbidden: bool = False  # every request answers 403 naming the permission it needs
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: Optional[ThreadingHTTPServer] = None
+        self._flaky_hits: dict[str, int] = {}
 
     # --- what the fake offers -------------------------------------------------------------
     def offer_machine(self, zone: str, name: str, cpus: int = 8, gpus: Optional[tuple[str, int]] = None, memory_gb: Optional[float] = None) -> None:
@@ -198,6 +228,24 @@ class FakeGoogleCloud:
             "dimensionsInfos": [{"dimensions": d, "details": {"value": str(int(v))}, "applicableLocations": locs} for d, v, locs in values],
         }
 
+    def set_quota_value(self, service: str, quota_id: str, dimensions: dict, value: float, locations: Optional[list[str]] = None) -> None:
+        """Set one dimensionsInfo of a quota (created on first use), replacing one with the same dimensions."""
+        info = self.quota_infos.get((service, quota_id))
+        values = [(d["dimensions"], float(d["details"]["value"]), d["applicableLocations"]) for d in info["dimensionsInfos"]] if info else []
+        values = [v for v in values if v[0] != dimensions]
+        where = locations if locations is not None else [v for k, v in dimensions.items() if k in ("region", "zone")]
+        values.append((dimensions, value, where))
+        self.set_quota_info(service, quota_id, f"{service}/{quota_id.lower()}", sorted({k for d, _, _ in values for k in d}), values)
+
+    def give_quota(self, need: Any, source: Any, limit: float, usage: float = 0) -> None:
+        """Put `limit` where the pre-flight reads one source of a `QuotaNeed`."""
+        if source.metric and need.scope == "project":
+            self.set_project_quota(source.metric, limit, usage)
+        elif source.metric:
+            self.set_region_quota(need.region, source.metric, limit, usage)
+        else:
+            self.set_quota_value(source.service, source.quota_id, {need.scope: need.location, **dict(source.dimensions)}, limit)
+
     def offer_tpu(self, zone: str, accelerator_type: str, topology: str, config_type: str = "") -> None:
         self.tpu_types.setdefault(zone, []).append(
             {
@@ -234,6 +282,7 @@ class FakeGoogleCloud:
         """Delete a queued resource behind the client's back."""
         self.queued.pop((zone, queued_id), None)
         self._drop_nodes(zone, queued_id)
+
     def add_sku(self, service: str, description: str, group: str, regions: list[str], usd: float, unit: str = "h", usage: str = "OnDemand") -> None:
         """A Cloud Billing Catalog SKU with one price (USD per `unit`)."""
         skus = self.skus.setdefault(service, [])
@@ -260,6 +309,11 @@ class FakeGoogleCloud:
                 "serviceProviderName": "Google",
             }
         )
+
+    def quota_everywhere(self, limit: float, metrics: Iterable[str]) -> None:
+        """Answer every Cloud Quotas id asked for, and list these Compute metrics in regions.get and projects.get, at `limit`."""
+        self.default_quota = limit
+        self.default_metrics = set(metrics)
 
     def fail(self, path_regex: str, status: int, body: Optional[dict] = None, times: Optional[int] = None) -> None:
         """Answer `status` on matching paths, `times` times (None: forever), before the normal answer."""
@@ -329,8 +383,7 @@ class FakeGoogleCloud:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -344,7 +397,13 @@ class FakeGoogleCloud:
         """The status and JSON body for one request; `query` as `parse_qs` gives it (a list per name)."""
         raw_query = query or {}
         query = {k: v[-1] if isinstance(v, list) else v for k, v in raw_query.items()}
+        if self.forbidden:
+            return 403, permission_denied(permission_for(path), path.split("/v1/", 1)[-1].split("/v2/", 1)[-1])
         with self._lock:
+            hits = self._flaky_hits.get(path, 0)
+            if hits < len(self.flaky):
+                self._flaky_hits[path] = hits + 1
+                return self.flaky[hits], google_error(self.flaky[hits], f"fake flaky {self.flaky[hits]}")
             for fault in self.faults:
                 if fault.pattern.search(path) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
@@ -362,9 +421,8 @@ class FakeGoogleCloud:
             (rf"^/compute/v1/projects/{p}$", self._project),
             (rf"^/v2/projects/{p}/locations/([^/]+)/acceleratorTypes$", self._tpu_types),
             (rf"^/v2/projects/{p}/locations/([^/]+)/runtimeVersions$", self._tpu_runtimes),
-            (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", lambda s, q: self.quota_infos.get((s, q))),
-            (rf"^/compute/v1/projects/{p}/aggregated/machineTypes$", lambda: self._aggregated("machineTypes", self.machine_types, query)),
-            (rf"^/compute/v1/projects/{p}/aggregated/acceleratorTypes$", lambda: self._aggregated("acceleratorTypes", self.accelerator_types, query)),
+            (rf"^/v1/projects/{p}/locations/global/services/([^/]+)/quotaInfos/([^/]+)$", self._quota_info),
+            (rf"^/compute/v1/projects/{p}/aggregated/(machineTypes|acceleratorTypes|reservations)$", lambda kind: self._aggregated(kind, query)),
             (rf"^/v2/projects/{p}/locations$", lambda: self._tpu_locations(query)),
             (r"^/v1/services/([^/]+)/skus$", lambda s: self._skus(s, query)),
         ]
@@ -490,21 +548,40 @@ class FakeGoogleCloud:
             body["nextPageToken"] = str(start + size)
         return body
 
-    def _aggregated(self, kind: str, offered: dict[tuple[str, str], dict], query: dict) -> dict:
-        """An aggregatedList: items keyed by zones/<zone>, paged over the (zone, entry) pairs."""
-        wanted = re.fullmatch(r'name eq "(.*)"', query.get("filter", ""))
-        entries = [(z, body) for (z, n), body in sorted(offered.items(), key=lambda kv: kv[0]) if not wanted or re.fullmatch(wanted.group(1), n)]
+    def _aggregated(self, kind: str, query: dict) -> dict:
+        """An aggregatedList of machineTypes, acceleratorTypes or reservations: items keyed by zones/<zone>, paged over
+        the (zone, entry) pairs, filtered by `name = "X"` (pre-flight) or `name eq "<regex>"` (catalog refresh).
+        The first page names every zone, as Google's does: a zone without entries carries a warning, an unreachable
+        one too, and unreachable zones are also listed in `unreachables`."""
+        store = {"machineTypes": self.machine_types, "acceleratorTypes": self.accelerator_types, "reservations": self.reservations}[kind]
+        wanted = re.fullmatch(r'\s*name\s*(=|eq)\s*"?([^"]*?)"?\s*', query.get("filter", ""))
+
+        def matches(name: str) -> bool:
+            if wanted is None:
+                return True
+            op, value = wanted.groups()
+            return name == value if op == "=" else re.fullmatch(value, name) is not None
+
+        entries = [(z, body) for (z, n), body in sorted(store.items(), key=lambda kv: kv[0]) if matches(n)]
         page = self._page(entries, query, "entries")
         items: dict[str, Any] = {}
         for zone, body in page.pop("entries"):
             items.setdefault(f"zones/{zone}", {kind: []})[kind].append(body)
-        if "pageToken" not in query:  # the first page names every zone, as Google's does
-            for zone in sorted(self.zones | {z for z, _ in offered} | self.unreachable):
+        if "pageToken" not in query:
+            for zone in sorted(self.zones | {z for z, _ in store} | self.unreachable) or ["us-central1-a"]:
                 if zone in self.unreachable:
                     items[f"zones/{zone}"] = {"warning": {"code": "UNREACHABLE", "message": f"zone {zone} is unreachable"}}
                 else:
-                    items.setdefault(f"zones/{zone}", {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": "There are no results for scope"}})
-        return {"kind": f"compute#{kind[:-1]}AggregatedList", "id": f"projects/{self.project}/aggregated/{kind}", "items": items, **page}
+                    items.setdefault(
+                        f"zones/{zone}", {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": f"There are no results for scope 'zones/{zone}' on this page."}}
+                    )
+        return {
+            "kind": f"compute#{kind[:-1]}AggregatedList",
+            "id": f"projects/{self.project}/aggregated/{kind}",
+            "items": items,
+            **page,
+            "unreachables": sorted(self.unreachable),
+        }
 
     def _tpu_locations(self, query: dict) -> dict:
         locations = [{"name": f"projects/{self.project}/locations/{z}", "locationId": z} for z in self.tpu_zones]
@@ -515,13 +592,25 @@ class FakeGoogleCloud:
             return None
         return self._page(self.skus[service], query, "skus")
 
+    def _defaults(self, given: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        if self.default_quota is None:
+            return given
+        return {**{m: (self.default_quota, 0.0) for m in self.default_metrics}, **given}
+
+    def _quota_info(self, service: str, quota_id: str) -> Optional[dict]:
+        info = self.quota_infos.get((service, quota_id))
+        if info is None and self.default_quota is not None:
+            self.set_quota_info(service, quota_id, f"{service}/{quota_id.lower()}", [], [({}, self.default_quota, [])])
+            info = self.quota_infos[(service, quota_id)]
+        return info
+
     def _region(self, region: str) -> dict:
-        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.region_quotas.get(region, {}).items())]
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self._defaults(self.region_quotas.get(region, {})).items())]
         quotas.append({"metric": "CPUS", "limit": 2400.0, "usage": 12.0})
         return {"kind": "compute#region", "name": region, "status": "UP", "quotas": quotas}
 
     def _project(self) -> dict:
-        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self.project_quotas.items())]
+        quotas = [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in sorted(self._defaults(self.project_quotas).items())]
         quotas.append({"metric": "NETWORKS", "limit": 15.0, "usage": 1.0})
         return {"kind": "compute#project", "name": self.project, "quotas": quotas}
 
@@ -537,12 +626,20 @@ class FakeGoogleCloud:
         return {"runtimeVersions": [{"name": f"projects/{self.project}/locations/{zone}/runtimeVersions/{v}", "version": v} for v in versions]}
 
 
-def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
-    """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room."""
-    from ai_clusters.tooling.preflight.demand import Pool, gpu_quota_names, tpu_quota_names
-
+def catalog_metrics(cat: Any) -> set[str]:
+    """Every Compute Engine quota metric the catalog reads (GPU and GKE TPU pools, GPUs in all regions)."""
     facts = cat.data.quotas
-    fake.set_project_quota(facts.project_gpu_metric, spare)
+    metrics = {facts.project_gpu_metric}
+    for g in facts.gpus:
+        metrics |= {m for m in (g.metric, g.preemptible_metric) if m}
+    for t in facts.gke_tpus:
+        for q in t.quotas:
+            metrics |= {r.metric for r in (q.on_demand, q.preemptible) if r is not None and r.metric}
+    return metrics
+
+
+def offer_capacity(fake: FakeGoogleCloud, demand: Any, spare: int = 10_000) -> None:
+    """Offer the machine types, GPUs, reservations (with `spare` VMs), TPU types and runtimes a `StackDemand` asks for."""
     for m in demand.machines:
         shape = m.shape
         gpus = (shape.gpu.compute_engine, shape.gpus) if shape is not None and not shape.attached else None
@@ -551,28 +648,22 @@ def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 
             fake.offer_accelerator(m.zone, m.gpu, max_cards=8)
         if m.reservation:
             fake.add_reservation(m.zone, m.reservation, m.machine_type, count=spare, gpus=(m.gpu, shape.gpus) if m.attached else None)
-            continue
-        if m.gpu is None:
-            continue
-        names = gpu_quota_names(cat, m.gpu)
-        metric = names.preemptible_metric if m.pool == Pool.PREEMPTIBLE else names.metric
-        if metric:
-            fake.set_region_quota(m.region, metric, spare)
-        elif m.pool == Pool.PREEMPTIBLE:
-            fake.set_quota_info(facts.compute_service, names.preemptible_quota_id, "compute.googleapis.com/preemptible_gpus", ["region"], [({"region": m.region}, spare, [m.region])])
-        else:
-            info = fake.quota_infos.get((facts.compute_service, facts.gpu_family_quota_id))
-            values = [(d["dimensions"], float(d["details"]["value"]), d["applicableLocations"]) for d in info["dimensionsInfos"]] if info else []
-            values.append(({"region": m.region, "gpu_family": names.gpu_family}, spare, [m.region]))
-            fake.set_quota_info(facts.compute_service, facts.gpu_family_quota_id, "compute.googleapis.com/gpus_per_gpu_family", ["gpu_family", "region"], values)
     for t in demand.tpus:
         fake.offer_tpu(t.zone, t.accelerator_type, t.slice.type.topology)
         fake.offer_runtime(t.zone, t.runtime_version)
-        names = tpu_quota_names(cat, t.slice.generation.id)
-        if names is not None:
-            quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
-            if quota_id:
-                fake.set_quota_info(facts.tpu_service, quota_id, "tpu.googleapis.com/tpus", ["zone"], [({"zone": t.zone}, spare, [t.zone])])
+
+
+def offer_everything(fake: FakeGoogleCloud, demand: Any, cat: Any, spare: int = 10_000) -> None:
+    """Make the fake offer all a stack needs (a `StackDemand`), with `spare` quota and reservation room.
+
+    Each quota is put where the pre-flight reads it first (a regions.get / projects.get metric, or a
+    Cloud Quotas dimensionsInfo for the need's zone or region).
+    """
+    del cat  # the demand names every quota
+    offer_capacity(fake, demand, spare)
+    for need in demand.quotas:
+        if need.sources:
+            fake.give_quota(need, need.sources[0], spare)
 
 
 def mirror_catalog(fake: FakeGoogleCloud, cat: Any, *, prices: bool = True) -> None:

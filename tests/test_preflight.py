@@ -29,10 +29,11 @@ STORAGE = {"bucket": {"softDeleteDays": 7}}
 SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["stack", "project", "checks"],
+    "required": ["stack", "project", "checks", "not_checked"],
     "properties": {
         "stack": {"type": "string"},
         "project": {"type": "string"},
+        "not_checked": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "checks": {
             "type": "array",
             "items": {
@@ -96,11 +97,12 @@ def tpu_cluster(name: str, tpu_type: str = "v6e-16", slices: int = 1, zone: str 
     }
 
 
-def write_stack(root: Path, name: str, clusters: list[dict], region: str = "us-central1", zones: Optional[list[str]] = None) -> Path:
+def write_stack(root: Path, name: str, clusters: list[dict], region: str = "us-central1", zones: Optional[list[str]] = None, project: str = PROJECT) -> Path:
+    """A project folder with stacks/Pulumi.<name>.yaml holding these clusters."""
     (root / "Pulumi.yaml").write_text("name: ai-clusters\nruntime: python\nstackConfigDir: stacks\n")
     (root / "stacks").mkdir(exist_ok=True)
     config = {
-        "gcp:project": PROJECT,
+        "gcp:project": project,
         "gcp:region": region,
         "ai-clusters:environment": "test",
         "ai-clusters:zones": zones or [f"{region}-a", f"{region}-b", f"{region}-c"],
@@ -133,12 +135,12 @@ def preflight(fake: FakeGoogleCloud, root: Path, stack: str, *args: str, env: Op
     return result.exit_code, body, result.stderr
 
 
-def by(body: dict, cluster: str, check: str) -> list[dict]:
-    return [c for c in body["checks"] if c["cluster"] == cluster and c["check"] == check]
+def by(body: dict, cluster: str, check: str, where: Optional[str] = None) -> list[dict]:
+    return [c for c in body["checks"] if c["cluster"] == cluster and c["check"] == check and where in (None, c["zone_or_region"])]
 
 
-def one(body: dict, cluster: str, check: str) -> dict:
-    hits = by(body, cluster, check)
+def one(body: dict, cluster: str, check: str, where: Optional[str] = None) -> dict:
+    hits = by(body, cluster, check, where)
     assert len(hits) == 1, hits
     return hits[0]
 
@@ -169,7 +171,8 @@ def test_everything_fits(tmp_path, fake):
     assert not by(body, "reserved", "quota") and not by(body, "reserved", "project-quota")
     assert one(body, "serve", "project-quota")["needed"] == 4 + 16
     assert one(body, "reserved", "reservation")["needed"] == 2
-    assert one(body, "tpu", "tpu-quota")["needed"] == 16  # v6e-16 is 16 chips
+    assert one(body, "tpu", "tpu-quota", "us-central1-b")["needed"] == 16  # v6e-16 is 16 chips, per zone and per region
+    assert one(body, "tpu", "tpu-quota", "us-central1")["needed"] == 16
     assert "v6e-16 (topology 4x4)" in one(body, "tpu", "tpu-accelerator-type")["message"]
 
 
@@ -281,8 +284,9 @@ def test_tpu_quota_too_small(tmp_path, fake):
     fake.set_quota_info("tpu.googleapis.com", "TPUV6EPerProjectPerZoneForTPUAPI", "tpu.googleapis.com/tpus", ["zone"], [({"zone": "us-central1-b"}, 16, ["us-central1-b"])])
     code, body, _ = preflight(fake, root, "tpu")
     assert code == 1
-    q = one(body, "tpu", "tpu-quota")
-    assert (q["needed"], q["available"]) == (32, 16) and "TPUV6EPerProjectPerZoneForTPUAPI" in q["message"]
+    q = one(body, "tpu", "tpu-quota", "us-central1-b")
+    assert (q["status"], q["needed"], q["available"]) == ("fail", 32, 16) and "TPUV6EPerProjectPerZoneForTPUAPI" in q["message"]
+    assert one(body, "tpu", "tpu-quota", "us-central1")["status"] == "ok"  # the region's quota has room
 
 
 # --- when Google Cloud does not answer ----------------------------------------------------------
@@ -441,9 +445,8 @@ def test_every_repository_stack_passes_against_a_fake_that_has_room(stack, fake)
         code, body, _ = preflight(cloud, ROOT, stack)
         assert code == 0, body
         assert body["project"] == env.spec.project
-        # Vertex AI clusters draw on Vertex AI's own capacity and quotas, which pre-flight does not ask about yet
-        assert body["checks"] or all(cl.spec.path.value == "vertex" for cl in env.clusters)
-        assert {c["cluster"] for c in body["checks"]} <= {cl.name for cl in env.clusters}
+        # every cluster of every path is checked against something (Vertex AI clusters against their Vertex AI quota)
+        assert {c["cluster"] for c in body["checks"]} == {cl.name for cl in env.clusters}
 
 
 # --- the catalog's quota names ------------------------------------------------------------------
@@ -470,7 +473,7 @@ def test_every_catalog_gpu_has_quota_names():
 def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
     from ai_clusters.core.catalog import NodeShape
     from ai_clusters.core.enums import ProvisioningModel
-    from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, StackDemand
+    from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, StackDemand, gpu_needs
 
     fam = catalog().families["n1-t4"]
     shape = NodeShape(
@@ -480,14 +483,14 @@ def n1_demand(gpus_per_node: int, reservation: Optional[str] = None):
     model = ProvisioningModel.RESERVATION if reservation else ProvisioningModel.ON_DEMAND
     pool = Pool.RESERVED if reservation else Pool.STANDARD
     machine = MachineDemand("t4", "us-central1-a", "n1-standard-16", 3, model, pool, tuple(fam.zones), shape, reservation)
-    return StackDemand(project=PROJECT, machines=[machine])
+    return StackDemand(project=PROJECT, machines=[machine], quotas=gpu_needs(machine, catalog(), catalog().data.quotas))
 
 
 def check_n1(fake: FakeGoogleCloud, demand) -> dict:
     from ai_clusters.tooling.preflight import Connection
     from ai_clusters.tooling.preflight.runner import check_demand
 
-    report = check_demand(demand, Connection.from_env(fake.env()), stack="n1", cluster_order=["t4"], cat=catalog())
+    report = check_demand(demand, Connection.from_env(fake.env()), stack="n1", cluster_order=["t4"])
     body = report.to_json()
     jsonschema.validate(body, SCHEMA)
     return body

@@ -670,9 +670,62 @@ def preflight(
         raise fail_input(str(exc)) from None
     except SpecError as exc:
         raise bad_spec(exc) from None
-    for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
-        say("could not check:", "yellow", line)
+    if format != ReportFormat.text or output:  # the text report says each reason once itself
+        for line in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN):
+            say("could not check:", "yellow", line)
     emit_report(format.value, output, pf_render, report)
+    raise typer.Exit(report.exit_code)
+
+
+class WhereFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+def where(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml."),
+    cluster: str = typer.Option(..., "--cluster", "-c", help="The cluster to place."),
+    regions: Optional[str] = typer.Option(None, "--regions", help="Only these regions (comma-separated); default: every region the catalog lists for the cluster's accelerator."),
+    provisioning: Optional[str] = typer.Option(None, "--provisioning", help="Provisioning models to try (comma-separated): on-demand, spot, flex-start, reservation; default: the first three, and the cluster's reservation."),
+    format: WhereFormat = typer.Option(WhereFormat.text, "--format", "-f", help="text or json."),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Folder of Pulumi.yaml (or below it)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds each request may take, retries of 429/5xx included."),
+    workers: int = typer.Option(32, "--workers", min=1, max=64, help="Requests in flight at once."),
+) -> None:
+    """Where could this cluster run right now? Every zone and provisioning model, asked of Google Cloud, cheapest fit first.
+
+    For each zone the catalog lists for the cluster's machine family or TPU generation: is the machine,
+    accelerator or TPU type offered there, is there quota for the cluster in the pool the model draws on,
+    is the named reservation there with room. Read-only, concurrent, one request per region or quota id
+    (not per zone). Exit codes: 0 at least one option fits, 1 none does, 2 bad input, 3 none fits but
+    some could not be asked. Credentials and endpoints as for `preflight`.
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
+
+    from ai_clusters.tooling.plan import PlanInputError
+    from ai_clusters.tooling.preflight import Connection, SettingsError
+    from ai_clusters.tooling.preflight import where_render
+    from ai_clusters.tooling.preflight.where import WhereInputError, find_where
+
+    try:
+        connection = Connection.from_env(attempt_timeout=min(10.0, timeout), deadline=timeout)
+        with err.status(f"asking Google Cloud where {cluster} fits …") if err.is_terminal else contextlib.nullcontext():
+            report = find_where(stack, cluster, project_dir, regions=_csv(regions), models=_csv(provisioning), connection=connection, workers=workers)
+    except (PlanInputError, SettingsError, WhereInputError) as exc:
+        raise fail_input(str(exc)) from None
+    except SpecError as exc:
+        raise bad_spec(exc) from None
+    if format == WhereFormat.json:
+        sys.stdout.write(where_render.as_json(report) + "\n")
+    else:
+        where_render.text(report, out)
     raise typer.Exit(report.exit_code)
 
 

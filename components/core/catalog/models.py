@@ -676,24 +676,97 @@ class GpuQuotaNames(_Model):
     preemptible_quota_id: Optional[str] = Field(default=None, description="Cloud Quotas id of the preemptible pool (none for reservation-only GPUs).")
 
 
+QuotaPool = Literal["on-demand", "preemptible"]
+QuotaUnit = Literal["gpus", "chips", "tensorcores"]
+
+
+class QuotaRef(_Model):
+    """Where one quota pool is read: a Compute Engine metric (regions.get shows limit and usage), else a Cloud Quotas id."""
+
+    metric: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9_]+$", description="regions.get metric, read first where set.")
+    quota_id: Optional[str] = Field(default=None, description="Cloud Quotas quotaInfos id (limit only).")
+    dimensions: dict[str, str] = Field(default_factory=dict, description="Cloud Quotas dimensions besides the location (tpu_family …).")
+
+    @model_validator(mode="after")
+    def _named(self) -> "QuotaRef":
+        if not self.metric and not self.quota_id:
+            raise ValueError("a quota is read by its metric or its Cloud Quotas id; give one")
+        return self
+
+
+class PoolQuotas(Sourced):
+    """One quota of an accelerator in one scope (zone or region), for its on-demand and preemptible pools.
+
+    A pool whose id no source confirms is listed under `unconfirmed` with the reason: pre-flight
+    reports it as not checked, and never guesses an id.
+    """
+
+    scope: Literal["zone", "region"]
+    unit: QuotaUnit
+    on_demand: Optional[QuotaRef] = None
+    preemptible: Optional[QuotaRef] = None
+    unconfirmed: dict[QuotaPool, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_pool_named_or_explained(self) -> "PoolQuotas":
+        for pool, ref in (("on-demand", self.on_demand), ("preemptible", self.preemptible)):
+            if (ref is None) == (pool not in self.unconfirmed):
+                raise ValueError(f"the {pool} pool needs either its quota or the reason it is unconfirmed, not both")
+        return self
+
+    def ref(self, pool: str) -> Optional[QuotaRef]:
+        return {"on-demand": self.on_demand, "preemptible": self.preemptible}.get(pool)
+
+
 class TpuQuotaNames(_Model):
-    """The per-zone Cloud TPU API quota ids of one TPU generation."""
+    """The quotas one TPU generation draws on through one API: every listed quota applies (zone and region)."""
 
     generation: str
-    quota_id: str
-    preemptible_quota_id: Optional[str] = None
+    quotas: list[PoolQuotas] = Field(min_length=1)
+    serving_types: list[str] = Field(default_factory=list, description="Accelerator types that draw on `serving_quotas` instead.")
+    serving_quotas: list[PoolQuotas] = Field(default_factory=list)
+
+    def for_type(self, accelerator_type: str) -> list[PoolQuotas]:
+        return self.serving_quotas if accelerator_type in self.serving_types else self.quotas
+
+
+class VertexQuotaNames(Sourced):
+    """The Vertex AI quotas (service aiplatform.googleapis.com, per region, in GPUs) of one accelerator enum."""
+
+    accelerator: str = Field(description="Vertex AI accelerator enum, e.g. NVIDIA_H100_80GB.")
+    training: Optional[QuotaRef] = Field(default=None, description="Custom training (persistent resources use it too).")
+    serving: Optional[QuotaRef] = Field(default=None, description="Online prediction (deployment resource pools).")
+    unconfirmed: dict[Literal["training", "serving"], str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_purpose_named_or_explained(self) -> "VertexQuotaNames":
+        for purpose in ("training", "serving"):
+            if (getattr(self, purpose) is None) == (purpose not in self.unconfirmed):
+                raise ValueError(f"{self.accelerator}: {purpose} needs either its quota or the reason it is unconfirmed, not both")
+        return self
 
 
 class QuotaFacts(Sourced):
-    """Which quota each accelerator draws on, and where the APIs show it (read by `ai-clusters preflight`)."""
+    """Which quota each accelerator draws on, and where the APIs show it (read by `ai-clusters preflight` and `where`)."""
 
     compute_service: str
     tpu_service: str
+    vertex_service: str = "aiplatform.googleapis.com"
     project_gpu_metric: str = Field(pattern=r"^[A-Z0-9_]+$")
     gpu_family_quota_id: str
     preemptible_models: list[ProvisioningModel]
     gpus: list[GpuQuotaNames] = Field(min_length=1)
-    tpus: list[TpuQuotaNames] = Field(default_factory=list)
+    tpus: list[TpuQuotaNames] = Field(default_factory=list, description="TPU VMs: Cloud TPU API quotas.")
+    gke_tpus: list[TpuQuotaNames] = Field(default_factory=list, description="GKE TPU node pools: Compute Engine quotas.")
+    vertex: list[VertexQuotaNames] = Field(default_factory=list)
+
+    def cited(self) -> list[tuple[str, list[str]]]:
+        out = [("quotas", self.sources)]
+        for api, entries in (("tpus", self.tpus), ("gke_tpus", self.gke_tpus)):
+            for t in entries:
+                out += [(f"quotas.{api}.{t.generation}", q.sources) for q in [*t.quotas, *t.serving_quotas]]
+        out += [(f"quotas.vertex.{v.accelerator}", v.sources) for v in self.vertex]
+        return out
 
 
 class NcclHost(_Model):
@@ -920,9 +993,10 @@ class CatalogData(_Model):
             if nc.vcpus != mt.vcpus:
                 raise ValueError(f"slurm.node_conf {nc.machine_type} describes {nc.vcpus} vCPUs; the machine type has {mt.vcpus}")
         if self.quotas is not None:
-            check("quotas", self.quotas.sources)
+            for owner, ids in self.quotas.cited():
+                check(owner, ids)
             gens = {g.id for g in self.tpu_generations}
-            unknown = [t.generation for t in self.quotas.tpus if t.generation not in gens]
+            unknown = [t.generation for t in [*self.quotas.tpus, *self.quotas.gke_tpus] if t.generation not in gens]
             if unknown:
                 raise ValueError(f"quotas name unknown TPU generations {unknown}")
         for owner, ids in self.gke.cited() if self.gke else []:

@@ -1,6 +1,6 @@
 """The checks: what the stack needs, held against what Google Cloud answered.
 
-Pure functions (no network): `evaluate(demand, catalog, answers)` returns one `Check` per cluster and
+Pure functions (no network): `evaluate(demand, answers, cluster_order)` returns one `Check` per cluster and
 question. Quotas and reservations are shared, so they are summed over every cluster of the stack that
 draws on them, and each of those clusters gets the same verdict with the stack's total.
 """
@@ -9,13 +9,12 @@ import difflib
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
-from ai_clusters.core.catalog import Catalog, one_of, region_of
-from ai_clusters.core.enums import ProvisioningModel
-from ai_clusters.tooling.preflight.lookups import Lookup, Method, gpu_fallback, gpu_metric
-from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, StackDemand, TpuDemand, gpu_quota_names, tpu_quota_names
+from ai_clusters.core.catalog import one_of, region_of
+from ai_clusters.tooling.preflight.lookups import Lookup, Method, quota_lookup
+from ai_clusters.tooling.preflight.demand import MachineDemand, QuotaNeed, StackDemand, TpuDemand
 from ai_clusters.tooling.preflight.model import Check, CheckKind, Status
-from ai_clusters.tooling.preflight.problems import ApiProblem, ProblemKind
-from ai_clusters.tooling.preflight.quotas import QuotaReading, cloud_quota, compute_metric
+from ai_clusters.tooling.preflight.problems import ApiProblem
+from ai_clusters.tooling.preflight.quotas import QuotaReading, source_reading
 from ai_clusters.core.naming import last_segment
 
 K = TypeVar("K")
@@ -59,7 +58,7 @@ def _unknown(cluster: str, kind: CheckKind, where: str, problem: ApiProblem, nee
 
 def machine_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     out = []
-    for m in demand.machines:
+    for m in {(m.cluster, m.zone, m.machine_type): m for m in demand.machines}.values():
         ans = answers[Lookup(Method.MACHINE_TYPE, m.zone, m.machine_type)]
         if _about(ans, m.machine_type):
             out.append(Check(m.cluster, CheckKind.MACHINE_TYPE, m.zone, Status.FAIL, f"{m.machine_type} is not offered in {m.zone}; {_elsewhere(m.offered_in, m.zone)}"))
@@ -74,7 +73,7 @@ def machine_checks(demand: StackDemand, answers: Answers) -> list[Check]:
 
 def accelerator_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     out = []
-    for m in demand.machines:
+    for m in {(m.cluster, m.zone, m.gpu, m.shape.gpus if m.shape else 0): m for m in demand.machines}.values():
         if not m.attached or m.gpu is None or m.shape is None:
             continue
         per_vm = m.shape.gpus
@@ -166,95 +165,63 @@ def reservation_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     return out
 
 
-# --- GPU quotas ---------------------------------------------------------------------------------
+# --- quotas -------------------------------------------------------------------------------------
 
-def _regional_reading(cat: Catalog, m: MachineDemand, answers: Answers) -> "QuotaReading | ApiProblem | str":
-    """The regional quota pool of a GPU demand, an ApiProblem, or why there is none (a string)."""
-    assert m.gpu is not None
-    region_answer = answers[Lookup(Method.REGION, m.region)]
-    if isinstance(region_answer, ApiProblem):
-        return region_answer
-    metric = gpu_metric(cat, m.gpu, m.pool)
-    if metric:
-        reading = compute_metric(region_answer.quotas, metric, "regions.get")
-        if reading is not None:
-            return reading
-    fallback = gpu_fallback(cat, m.gpu, m.pool)
-    names = gpu_quota_names(cat, m.gpu)
-    if fallback is None or names is None:
-        return f"the catalog names no {m.pool.value} quota for {m.gpu}"
-    ans = answers.get(fallback)
-    if ans is None:
-        return f"{fallback.name} was not read"
-    nowhere = f"neither regions.get nor the Cloud Quotas API lists a {m.pool.value} {m.gpu} quota for {m.region}"
-    if isinstance(ans, ApiProblem):
-        return nowhere if ans.not_found else ans
-    target = {"region": m.region} if m.pool == Pool.PREEMPTIBLE else {"region": m.region, "gpu_family": names.gpu_family}
-    reading = cloud_quota(ans, target, m.region)
-    return reading if reading is not None else nowhere
-
-
-def _quota_advice(m: MachineDemand, reading: QuotaReading, needed: float) -> str:
-    want = needed + (reading.usage or 0.0)
-    advice = f"request {reading.name.split(' ')[0]} of at least {want:g} in {m.region} (IAM & Admin > Quotas, or the Cloud Quotas API)"
-    offered = set(m.shape.provisioning) if m.shape is not None else set()
-    if m.pool == Pool.STANDARD and ProvisioningModel.FLEX_START in offered:
-        advice += ", or use flex-start (it draws on the preemptible quota)"
-    elif m.pool == Pool.PREEMPTIBLE and ProvisioningModel.RESERVATION in offered:
-        advice += ", or consume a reservation"
-    return advice
-
-
-def regional_quota_checks(demand: StackDemand, cat: Catalog, answers: Answers) -> list[Check]:
-    out = []
-    gpu_users = [m for m in demand.machines if m.gpu and m.pool != Pool.RESERVED]
-    for (reg, gpu, pool), members in _group(gpu_users, lambda m: (m.region, m.gpu, m.pool)).items():
-        needed = sum(m.gpus for m in members)
-        share = _breakdown([(m.cluster, m.gpus) for m in members])
-        reading = _regional_reading(cat, members[0], answers)
-        for m in members:
-            if isinstance(reading, ApiProblem):
-                out.append(_unknown(m.cluster, CheckKind.QUOTA, reg, reading, needed=needed))
-            elif isinstance(reading, str):
-                out.append(Check(m.cluster, CheckKind.QUOTA, reg, Status.UNKNOWN, reading, needed=needed))
-            else:
-                free = reading.free
-                head = f"{pool.value} {gpu} quota in {reg}: the stack needs {needed}{share}; {reading.describe()}"
-                if free is None or needed <= free:
-                    out.append(Check(m.cluster, CheckKind.QUOTA, reg, Status.OK, head, needed=needed, available=free))
-                else:
-                    out.append(Check(m.cluster, CheckKind.QUOTA, reg, Status.FAIL, f"{head}: {_quota_advice(m, reading, needed)}", needed=needed, available=free))
-    return out
-
-
-def project_quota_checks(demand: StackDemand, cat: Catalog, answers: Answers) -> list[Check]:
-    facts = cat.data.quotas
-    assert facts is not None
-    users = [m for m in demand.machines if m.gpu and m.pool != Pool.RESERVED]
-    if not users:
-        return []
-    needed = sum(m.gpus for m in users)
-    share = _breakdown([(m.cluster, m.gpus) for m in users])
-    ans = answers[Lookup(Method.PROJECT, demand.project)]
-    metric = facts.project_gpu_metric
-    out = []
-    for m in users:
-        if isinstance(ans, ApiProblem):
-            out.append(_unknown(m.cluster, CheckKind.PROJECT_QUOTA, "global", ans, needed=needed))
+def read_need(need: QuotaNeed, project: str, answers: Answers) -> "QuotaReading | ApiProblem | str":
+    """The first source that holds the need's quota; else the problem that kept it, or why no source holds it."""
+    reasons = []
+    for source in need.sources:
+        answer = answers.get(quota_lookup(source, need, project))
+        if answer is None:
+            reasons.append(f"{source.name} was not read")
             continue
-        reading = compute_metric(ans.quotas, metric, "projects.get")
-        if reading is None:
-            out.append(Check(m.cluster, CheckKind.PROJECT_QUOTA, "global", Status.UNKNOWN, f"projects.get lists no {metric} quota for project {demand.project}", needed=needed))
-        elif reading.free is not None and needed > reading.free:
-            out.append(
-                Check(
-                    m.cluster, CheckKind.PROJECT_QUOTA, "global", Status.FAIL,
-                    f"GPUs in all regions: the stack needs {needed}{share}; {reading.describe()}: request {metric} of at least {needed + (reading.usage or 0):g}",
-                    needed=needed, available=reading.free,
-                )
-            )
-        else:
-            out.append(Check(m.cluster, CheckKind.PROJECT_QUOTA, "global", Status.OK, f"GPUs in all regions: the stack needs {needed}{share}; {reading.describe()}", needed=needed, available=reading.free))
+        outcome = source_reading(source, need, answer)
+        if not isinstance(outcome, str):
+            return outcome
+        reasons.append(outcome)
+    return "; ".join(reasons)
+
+
+def _amount(n: float, unit: str) -> str:
+    return f"{n:g} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+
+
+def _where(need: QuotaNeed) -> str:
+    return need.what if need.scope == "project" else f"{need.what} quota in {need.location}"
+
+
+def _request(need: QuotaNeed, reading: QuotaReading, needed: float) -> str:
+    want = needed + (reading.usage or 0.0)
+    place = "" if need.scope == "project" else f" in {need.location}"
+    return ", ".join([f"request {reading.name.split(' ')[0]} of at least {want:g}{place} (IAM & Admin > Quotas, or the Cloud Quotas API)", *need.hints])
+
+
+def quota_checks(demand: StackDemand, answers: Answers, notes: list[str]) -> list[Check]:
+    """Every quota the stack draws on, summed over the clusters that share it; unconfirmed ones become notes."""
+    out = []
+    for members in _group(demand.quotas, lambda n: n.pool_key).values():
+        need = members[0]
+        by_cluster: dict[str, int] = defaultdict(int)
+        for n in members:
+            by_cluster[n.cluster] += n.amount
+        needed = sum(by_cluster.values())
+        head = f"{_where(need)}: the stack needs {_amount(needed, need.unit)}{_breakdown(list(by_cluster.items()))}"
+        if need.unchecked:
+            notes.append(f"{', '.join(by_cluster)}: {_where(need)}: not checked: {need.unchecked}")
+            continue
+        reading = read_need(need, demand.project, answers)
+        for cluster in by_cluster:
+            if isinstance(reading, ApiProblem):
+                out.append(_unknown(cluster, need.kind, need.location, reading, needed=needed))
+            elif isinstance(reading, str):
+                out.append(Check(cluster, need.kind, need.location, Status.UNKNOWN, f"{head}; {reading}", needed=needed))
+            elif reading.free is None or needed <= reading.free:
+                out.append(Check(cluster, need.kind, need.location, Status.OK, f"{head}; {reading.describe()}", needed=needed, available=reading.free))
+            else:
+                message = f"{head}; {reading.describe()}: {_request(need, reading, needed)}"
+                held = f"limit {reading.limit:g}" if reading.usage is None else f"{reading.free:g} free of {reading.limit:g}"
+                short = f"{_where(need)}: {_amount(needed - reading.free, need.unit)} short of {needed} ({reading.name}: {held})"
+                out.append(Check(cluster, need.kind, need.location, Status.FAIL, message, needed=needed, available=reading.free, short=short))
     return out
 
 
@@ -314,60 +281,20 @@ def tpu_listing_checks(demand: StackDemand, answers: Answers) -> list[Check]:
     return out
 
 
-def tpu_quota_checks(demand: StackDemand, cat: Catalog, answers: Answers, notes: list[str]) -> list[Check]:
-    facts = cat.data.quotas
-    assert facts is not None
-    out = []
-    users = [t for t in demand.tpus if t.pool != Pool.RESERVED]
-    for (zone, gen_id, pool), members in _group(users, lambda t: (t.zone, t.slice.generation.id, t.pool)).items():
-        names = tpu_quota_names(cat, gen_id)
-        gen = members[0].slice.generation
-        quota_id = (names.preemptible_quota_id if pool == Pool.PREEMPTIBLE else names.quota_id) if names else None
-        if not quota_id:
-            notes.append(f"{gen.name} {pool.value} quota in {zone}: the catalog names no Cloud TPU quota id; not checked")
-            continue
-        ans = answers.get(Lookup(Method.QUOTA_INFO, facts.tpu_service, quota_id))
-        if ans is None or (isinstance(ans, ApiProblem) and ans.kind in (ProblemKind.NOT_FOUND, ProblemKind.REJECTED)):
-            notes.append(f"{gen.name} {pool.value} quota in {zone}: the Cloud Quotas API shows no {quota_id}; not checked")
-            continue
-        needed = sum(t.units for t in members)
-        unit = members[0].unit
-        if isinstance(ans, ApiProblem):
-            out.extend(_unknown(t.cluster, CheckKind.TPU_QUOTA, zone, ans, needed=needed) for t in members)
-            continue
-        reading = cloud_quota(ans, {"zone": zone}, zone)
-        if reading is None:
-            notes.append(f"{gen.name} {pool.value} quota in {zone}: {quota_id} has no value for {zone}; not checked")
-            continue
-        share = _breakdown([(t.cluster, t.units) for t in members])
-        head = f"{pool.value} {gen.name} quota in {zone}: the stack needs {needed} {unit}{share}; {reading.describe()}"
-        for t in members:
-            if reading.free is None or needed <= reading.free:
-                out.append(Check(t.cluster, CheckKind.TPU_QUOTA, zone, Status.OK, head, needed=needed, available=reading.free))
-            else:
-                advice = f"request {quota_id} of at least {needed:g} in {zone}"
-                if pool == Pool.STANDARD and ProvisioningModel.FLEX_START in gen.provisioning:
-                    advice += ", or use flex-start"
-                out.append(Check(t.cluster, CheckKind.TPU_QUOTA, zone, Status.FAIL, f"{head}: {advice}", needed=needed, available=reading.free))
-    return out
-
-
 # --- all of them --------------------------------------------------------------------------------
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(CheckKind)}
 
 
-def evaluate(demand: StackDemand, cat: Catalog, answers: Answers, cluster_order: list[str]) -> tuple[list[Check], list[str]]:
+def evaluate(demand: StackDemand, answers: Answers, cluster_order: list[str]) -> tuple[list[Check], list[str]]:
     """Every check of the stack, in stack order then check order, and the notes on what was not checked."""
     notes = list(demand.notes)
     checks = [
         *machine_checks(demand, answers),
         *accelerator_checks(demand, answers),
         *reservation_checks(demand, answers),
-        *regional_quota_checks(demand, cat, answers),
-        *project_quota_checks(demand, cat, answers),
         *tpu_listing_checks(demand, answers),
-        *tpu_quota_checks(demand, cat, answers, notes),
+        *quota_checks(demand, answers, notes),
     ]
     rank = {name: i for i, name in enumerate(cluster_order)}
     checks.sort(key=lambda c: (rank.get(c.cluster, len(rank)), _KIND_ORDER[c.kind]))

@@ -7,6 +7,7 @@ Each method is one logical request; list methods read every page.
 """
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, Union
 
 from google.api_core import exceptions as gexc
@@ -28,6 +29,21 @@ RETRIED = (
     gexc.GatewayTimeout,
     requests.exceptions.ConnectionError,
 )
+
+
+_AGGREGATED = {
+    "machineTypes": ("MachineTypesClient", "compute.machineTypes.list", "machine_types"),
+    "acceleratorTypes": ("AcceleratorTypesClient", "compute.acceleratorTypes.list", "accelerator_types"),
+    "reservations": ("ReservationsClient", "compute.reservations.list", "reservations"),
+}
+
+
+@dataclass
+class Zonal:
+    """What an aggregatedList found, by zone, and the zones the API could not reach."""
+
+    items: dict[str, Any] = field(default_factory=dict)
+    unreachable: list[str] = field(default_factory=list)
 
 
 class Unanswered(Exception):
@@ -154,6 +170,24 @@ class GoogleCloud:
     def reservation(self, zone: str, name: str):
         client = self._compute("ReservationsClient")
         return self._call(Api.COMPUTE, "compute.reservations.get", client.get, project=self.project, zone=zone, reservation=name)
+
+    def everywhere(self, kind: str, name: str) -> "Zonal":
+        """One resource by name in every zone at once (aggregatedList, filtered by name): what each zone has, and the zones not reached."""
+        client_name, permission, field = _AGGREGATED[kind]
+        client = self._compute(client_name)
+        request = {"project": self.project, "filter": f'name = "{name}"', "return_partial_success": True}
+
+        def read(**kw: Any) -> Zonal:
+            out = Zonal()
+            for page in client.aggregated_list(**kw).pages:
+                for scope, listed in page.items.items():
+                    found = list(getattr(listed, field))
+                    if found and scope.startswith("zones/"):
+                        out.items[scope.split("/", 1)[1]] = found[0]
+                out.unreachable.extend(u.split("/", 1)[-1] for u in page.unreachables)
+            return out
+
+        return self._call(Api.COMPUTE, permission, read, request=request)
 
     # --- Cloud TPU ------------------------------------------------------------------------
     def tpu_accelerator_types(self, zone: str) -> list:

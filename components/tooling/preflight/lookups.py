@@ -2,8 +2,9 @@
 
 A `Lookup` is one request, keyed by (API method, zone/region/service, name): however many clusters and
 nodes need the same machine type in the same zone, it is asked once. `plan_lookups` lists the first
-round (everything but the Cloud Quotas fallbacks), `quota_fallbacks` the second round (only the GPU quota
-pools the Compute API does not list, and the TPU quotas), and `fetch` sends a round on a thread pool.
+round (machine types, reservations, TPU listings and the first place each quota is read),
+`next_quota_lookups` the rounds after it (the next source of a quota the previous one did not list: a
+Cloud Quotas id for a GPU pool regions.get leaves out), and `fetch` sends a round on a thread pool.
 """
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Iterable, Optional, Union
 
-from ai_clusters.core.catalog import Catalog
 from ai_clusters.tooling.preflight.clients import GoogleCloud, answer
 from ai_clusters.core.endpoints import Api
-from ai_clusters.tooling.preflight.demand import Pool, StackDemand, gpu_quota_names, tpu_quota_names
+from ai_clusters.tooling.preflight.demand import QuotaNeed, QuotaSource, StackDemand
 from ai_clusters.tooling.preflight.problems import ApiProblem
+from ai_clusters.tooling.preflight.quotas import source_reading
 
 Answer = Union[Any, ApiProblem]
 Progress = Callable[[int, int], None]  # (done, total)
@@ -30,6 +31,7 @@ class Method(str, Enum):
     TPU_ACCELERATOR_TYPES = "tpu acceleratorTypes.list"
     TPU_RUNTIME_VERSIONS = "tpu runtimeVersions.list"
     QUOTA_INFO = "cloudquotas quotaInfos.get"
+    EVERYWHERE = "compute aggregatedList"  # where: "machineTypes", "acceleratorTypes" or "reservations"; name: the resource
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Lookup:
             return cloud.tpu_accelerator_types(self.where)
         if m == Method.TPU_RUNTIME_VERSIONS:
             return cloud.tpu_runtime_versions(self.where)
+        if m == Method.EVERYWHERE:
+            return cloud.everywhere(self.where, self.name)
         return cloud.quota_info(self.where, self.name)
 
     @property
@@ -68,8 +72,17 @@ class Lookup:
         return f"{self.method.value} {self.where} {self.name}".strip()
 
 
+def quota_lookup(source: QuotaSource, need: QuotaNeed, project: str) -> Lookup:
+    """The request that reads one quota source for a need: regions.get, projects.get or Cloud Quotas quotaInfos.get."""
+    if source.quota_id:
+        return Lookup(Method.QUOTA_INFO, source.service, source.quota_id)
+    if need.scope == "project":
+        return Lookup(Method.PROJECT, project)
+    return Lookup(Method.REGION, need.region)
+
+
 def plan_lookups(demand: StackDemand) -> list[Lookup]:
-    """The first round: one request per distinct machine type, accelerator, region, reservation, TPU zone."""
+    """The first round: one request per distinct machine type, accelerator, reservation, TPU zone and first quota source."""
     wanted: dict[Lookup, None] = {}
     for m in demand.machines:
         wanted[Lookup(Method.MACHINE_TYPE, m.zone, m.machine_type)] = None
@@ -77,63 +90,31 @@ def plan_lookups(demand: StackDemand) -> list[Lookup]:
             wanted[Lookup(Method.ACCELERATOR_TYPE, m.zone, m.gpu)] = None
         if m.reservation:
             wanted[Lookup(Method.RESERVATION, m.zone, m.reservation)] = None
-        elif m.shape is not None:
-            wanted[Lookup(Method.REGION, m.region)] = None
-            wanted[Lookup(Method.PROJECT, demand.project)] = None
     for t in demand.tpus:
         wanted[Lookup(Method.TPU_ACCELERATOR_TYPES, t.zone)] = None
         wanted[Lookup(Method.TPU_RUNTIME_VERSIONS, t.zone)] = None
+    for need in demand.quotas:
+        if need.sources:
+            wanted[quota_lookup(need.sources[0], need, demand.project)] = None
     return list(wanted)
 
 
-def gpu_fallback(cat: Catalog, gpu: str, pool: Pool) -> Optional[Lookup]:
-    """The Cloud Quotas request that reads a GPU quota pool the Compute API does not list."""
-    names = gpu_quota_names(cat, gpu)
-    facts = cat.data.quotas
-    if names is None or facts is None or pool == Pool.RESERVED:
-        return None
-    if pool == Pool.PREEMPTIBLE:
-        return Lookup(Method.QUOTA_INFO, facts.compute_service, names.preemptible_quota_id) if names.preemptible_quota_id else None
-    return Lookup(Method.QUOTA_INFO, facts.compute_service, facts.gpu_family_quota_id)
+def next_quota_lookups(demand: StackDemand, answers: dict[Lookup, Answer]) -> list[Lookup]:
+    """The next round: for every need whose sources asked so far do not hold its quota, the next source.
 
-
-def gpu_metric(cat: Catalog, gpu: str, pool: Pool) -> Optional[str]:
-    """The regions.get metric of a GPU quota pool, where the Compute API has one."""
-    names = gpu_quota_names(cat, gpu)
-    if names is None:
-        return None
-    return names.preemptible_metric if pool == Pool.PREEMPTIBLE else names.metric
-
-
-def listed_metrics(region_answer: Answer) -> set[str]:
-    if isinstance(region_answer, ApiProblem):
-        return set()
-    return {q.metric for q in region_answer.quotas}
-
-
-def quota_fallbacks(demand: StackDemand, cat: Catalog, answers: dict[Lookup, Answer]) -> list[Lookup]:
-    """The second round: Cloud Quotas requests for the pools regions.get did not list, and TPU quotas."""
+    A source holds the quota when its answer lists the metric (Compute) or has a value for the need's
+    location (Cloud Quotas); an API problem other than 404 stops there (the check says why).
+    """
     wanted: dict[Lookup, None] = {}
-    facts = cat.data.quotas
-    for m in demand.machines:
-        if m.shape is None or m.pool == Pool.RESERVED or m.gpu is None:
-            continue
-        region_answer = answers.get(Lookup(Method.REGION, m.region))
-        if isinstance(region_answer, ApiProblem):
-            continue
-        metric = gpu_metric(cat, m.gpu, m.pool)
-        if metric and metric in listed_metrics(region_answer):
-            continue
-        fallback = gpu_fallback(cat, m.gpu, m.pool)
-        if fallback is not None:
-            wanted[fallback] = None
-    for t in demand.tpus:
-        names = tpu_quota_names(cat, t.slice.generation.id)
-        if names is None or facts is None or t.pool == Pool.RESERVED:
-            continue
-        quota_id = names.preemptible_quota_id if t.pool == Pool.PREEMPTIBLE else names.quota_id
-        if quota_id:
-            wanted[Lookup(Method.QUOTA_INFO, facts.tpu_service, quota_id)] = None
+    for need in demand.quotas:
+        for source in need.sources:
+            lookup = quota_lookup(source, need, demand.project)
+            if lookup not in answers:
+                wanted[lookup] = None
+                break
+            outcome = source_reading(source, need, answers[lookup])
+            if not isinstance(outcome, str):
+                break
     return list(wanted)
 
 

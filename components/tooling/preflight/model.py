@@ -41,6 +41,8 @@ class Check:
     message: str
     needed: Optional[float] = None
     available: Optional[float] = None
+    short: str = ""
+    """A failed quota in a few words (what, how much is missing, which quota), for `where`; not part of the JSON."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,13 +70,16 @@ class PreflightReport:
     project: str
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    """What was not checked, and why (a quota whose id no source confirms, a reservation not read …)."""
     requests: int = 0
     seconds: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        """0 all ok, 1 something does not fit, 3 nothing failed but something could not be checked."""
+        """0 all ok, 1 something does not fit, 3 nothing failed but something (or everything) could not be checked."""
         statuses = {c.status for c in self.checks}
+        if not self.checks:
+            return 3
         if Status.FAIL in statuses:
             return 1
         if Status.UNKNOWN in statuses:
@@ -85,4 +90,4 @@ class PreflightReport:
         return sum(1 for c in self.checks if c.status == status)
 
     def to_json(self) -> dict[str, Any]:
-        return {"stack": self.stack, "project": self.project, "checks": [c.to_json() for c in self.checks]}
+        return {"stack": self.stack, "project": self.project, "checks": [c.to_json() for c in self.checks], "not_checked": list(self.notes)}

@@ -6,7 +6,12 @@ gpu_family …): the most specific one that matches wins, and it has no usage.
 """
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+from ai_clusters.tooling.preflight.problems import ApiProblem
+
+if TYPE_CHECKING:
+    from ai_clusters.tooling.preflight.demand import QuotaNeed, QuotaSource
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,23 @@ def cloud_quota(info: Any, target: Mapping[str, str], location: str) -> Optional
     value = float(best.details.value)
     label = info.quota_id + "".join(f" {k}={v}" for k, v in sorted(target.items()) if k not in ("region", "zone"))
     return QuotaReading(label, None if value < 0 else value, None, "Cloud Quotas")
+
+
+def source_reading(source: "QuotaSource", need: "QuotaNeed", answer: Any) -> "QuotaReading | ApiProblem | str":
+    """What one source's answer says of a need's quota: a reading, the problem that kept it, or why it holds none (a string)."""
+    if isinstance(answer, ApiProblem):
+        if answer.not_found and source.quota_id:
+            return f"the Cloud Quotas API knows no {source.quota_id} for {source.service}"
+        return answer
+    if source.metric:
+        call = "projects.get" if need.scope == "project" else "regions.get"
+        reading = compute_metric(answer.quotas, source.metric, call)
+        where = "the project" if need.scope == "project" else need.location
+        return reading if reading is not None else f"{call} lists no {source.metric} for {where}"
+    target = {need.scope: need.location, **dict(source.dimensions)}
+    reading = cloud_quota(answer, target, need.location)
+    if reading is None:
+        dims = "".join(f" {k}={v}" for k, v in source.dimensions)
+        return f"{source.quota_id}{dims} has no value for {need.location}"
+    return reading
+
