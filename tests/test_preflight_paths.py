@@ -275,3 +275,18 @@ def test_without_credentials_the_text_says_the_reason_once(tmp_path):
 def fake_project(tmp_path):
     with FakeGoogleCloud("acme-ml-vertex") as fake:
         yield fake, tmp_path
+
+
+def test_a_pool_the_catalog_names_no_quota_for_is_not_checked_rather_than_asked_with_an_empty_id():
+    """GB200 has no preemptible quota in the catalog (A4X is sold by reservation only): a preemptible
+    demand for it is said as not checked, never read from Cloud Quotas under an empty id."""
+    from ai_clusters.core.catalog import catalog
+    from ai_clusters.core.enums import ProvisioningModel
+    from ai_clusters.tooling.preflight.demand import MachineDemand, Pool, gpu_needs
+
+    cat = catalog()
+    shape = cat.shape("a4x-highgpu-4g")
+    demand = MachineDemand("gb", "us-central1-a", "a4x-highgpu-4g", 2, ProvisioningModel.SPOT, Pool.PREEMPTIBLE, ("us-central1-a",), shape=shape)
+    regional, project = gpu_needs(demand, cat, cat.data.quotas)
+    assert regional.sources == () and "names no preemptible quota for nvidia-gb200" in regional.unchecked
+    assert project.sources, "the project's GPUs in all regions are still read"
