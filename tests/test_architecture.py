@@ -313,3 +313,14 @@ def test_a_resolved_cluster_carries_its_paths_plan_so_nothing_resolves_twice(mon
     run_mocked(lambda: build(env, "prod"), config={"gcp:project": env.spec.project, "gcp:region": env.spec.region})
     assert calls and set(calls.values()) == {1}, calls
     assert json.dumps(sorted(calls)) == json.dumps(sorted(c.name for c in env.clusters))
+
+
+def test_generated_args_define_each_class_once():
+    """A model reached both as a listed item and as a field's type is written once (a second class would shadow the first)."""
+    import re
+
+    from ai_clusters.tooling.args_codegen import generate
+
+    for path, text in generate().items():
+        names = re.findall(r"^class (\w+)\(", text, flags=re.M)
+        assert len(names) == len(set(names)), f"{path}: {sorted(n for n in names if names.count(n) > 1)}"

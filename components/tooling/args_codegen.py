@@ -193,6 +193,8 @@ def generate() -> dict[Path, str]:
     for target in TARGETS:
         module = _Module(target, defined)
         for item in target.items:
+            if item.fields is None and item.model in defined:
+                continue  # already written as the type of an earlier item's field
             module.write(item)
         out[target.path] = module.render()
     return out

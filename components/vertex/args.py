@@ -64,21 +64,4 @@ class VertexOptionsArgs(TypedDict):
     """Training: extra CPU resource pools."""
 
 
-class VertexPoolArgs(TypedDict):
-    """An extra CPU resource pool of a persistent resource."""
-
-    machine_type: str
-    """A CPU machine type Vertex AI offers for training (e.g. n2-highcpu-16 for a Reduction Server)."""
-    replicas: NotRequired[int]
-    """Replicas the pool starts with (default 1)."""
-    min_replicas: NotRequired[int]
-    """Autoscaling floor (at least 1)."""
-    max_replicas: NotRequired[int]
-    """Autoscaling ceiling."""
-    boot_disk_gb: NotRequired[int]
-    """Boot disk size per replica (100-64,000 GB, default 100)."""
-    boot_disk_type: NotRequired[str]
-    """pd-ssd, pd-standard or hyperdisk-balanced."""
-
-
-__all__ = ["VertexOptionsArgs", "VertexPoolArgs", "VertexPoolArgs"]
+__all__ = ["VertexOptionsArgs", "VertexPoolArgs"]
