@@ -200,3 +200,18 @@ def test_the_plan_reads_the_same_in_every_run():
     first, second = plan_json("1"), plan_json("2")
     assert "gs://llm-config-" in first  # an auto-named bucket, as other resources' inputs see it
     assert first == second
+
+
+def test_assets_are_shown_as_the_engine_receives_them():
+    """A RemoteAsset (the Slurm scripts staged in the config bucket) in Pulumi's wire form: its signature and uri,
+    which the providers' schemas accept as an Asset, never a memory address."""
+    import pulumi
+    from pulumi.runtime import rpc
+
+    from ai_clusters.tooling.plan import json_safe
+
+    shown = json_safe({"source": pulumi.RemoteAsset("https://example.com/a.tar.gz"), "other": pulumi.StringAsset("x")})
+    assert shown["source"] == {rpc._special_sig_key: rpc._special_asset_sig, "uri": "https://example.com/a.tar.gz"}
+    assert shown["other"] == {rpc._special_sig_key: rpc._special_asset_sig, "text": "x"}
+    archive = json_safe(pulumi.AssetArchive({"a": pulumi.StringAsset("y")}))
+    assert archive[rpc._special_sig_key] == rpc._special_archive_sig and archive["assets"]["a"]["text"] == "y"

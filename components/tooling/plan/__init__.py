@@ -115,11 +115,23 @@ def json_safe(value: Any) -> Any:
         return int(value) if value.is_integer() else value
     if value is None or isinstance(value, (str, int, bool)):
         return value
-    if isinstance(value, (pulumi.Asset, pulumi.Archive)):  # what it reads, not where the object lives in memory
-        kind = type(value).__name__
-        where = getattr(value, "uri", None) or getattr(value, "path", None) or getattr(value, "text", None)
-        return {kind[0].lower() + kind[1:]: where if where is not None else json_safe(getattr(value, "assets", None))}
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return asset_wire_form(value)
     return str(value)
+
+
+def asset_wire_form(value: Any) -> dict[str, Any]:
+    """An asset or archive as the engine receives it (Pulumi's signature key, and its uri, path, text or assets),
+    not where the object lives in memory."""
+    from pulumi.runtime import rpc
+
+    asset = isinstance(value, pulumi.Asset)
+    out: dict[str, Any] = {rpc._special_sig_key: rpc._special_asset_sig if asset else rpc._special_archive_sig}
+    for key in ("uri", "path", "text", "assets"):
+        found = getattr(value, key, None)
+        if found is not None:
+            out[key] = json_safe(found)
+    return out
 
 
 DYNAMIC_PROVIDER_KEY = "__provider"
