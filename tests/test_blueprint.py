@@ -242,7 +242,9 @@ def test_the_cluster_is_wired_and_private(make_doc):
     packer = {m["settings"]["image_family"]: m for m in by_source.get("modules/packer/custom-image", [])}
     for n in nodesets:
         s = n["settings"]
-        assert s["enable_public_ips"] is False and s["enable_shielded_vm"] is True and s["shielded_instance_config"]["enable_secure_boot"]
+        assert s["enable_public_ips"] is False and s["enable_shielded_vm"] is True
+        # Secure Boot off only where the nodes load a module built with DKMS (A3 Mega's import helper, A3 High's driver)
+        assert s["shielded_instance_config"]["enable_secure_boot"] is (s["machine_type"] not in ("a3-megagpu-8g", "a3-highgpu-8g"))
         image = s["instance_image"]
         if image.get("family") in packer:
             assert image["project"] == "$(vars.project_id)" and s["instance_image_custom"] is True, "the image its group builds"
@@ -277,6 +279,16 @@ def test_the_a3_mega_image_is_built_before_the_cluster_and_booted_by_its_node_se
     assert host.aperture_udev_rule.replace("'", "'\"'\"'") in script and "update-initramfs -u -k all" in script
     assert "docker run" not in script and "step aperture-devices" not in script, "what needs the GPU machine waits for boot"
     assert "\\$(codename)" in script, "shell substitutions escaped for gcluster"
+
+
+def test_node_sets_that_compile_kernel_modules_turn_secure_boot_off_and_keep_shielded_vm():
+    mods = modules_of(example())
+    high = modules_of(of_stack("slurm-a3high", "tcpx"))
+    for settings in (mods["a3mega_nodeset"]["settings"], high["a3high_nodeset"]["settings"]):
+        assert settings["enable_shielded_vm"] is True
+        assert settings["shielded_instance_config"] == {"enable_secure_boot": False, "enable_vtpm": True, "enable_integrity_monitoring": True}
+    for settings in (mods["debug_nodeset"]["settings"], mods["slurm_controller"]["settings"]):
+        assert settings["shielded_instance_config"]["enable_secure_boot"] is True
 
 
 def test_the_a3_high_image_group_takes_the_tcpx_kernel_credentials_as_variables():

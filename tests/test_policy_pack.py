@@ -151,6 +151,20 @@ def test_secure_accelerators(pack):
     assert not by_policy(analyze(pack, GKE, {"privateClusterConfig": {"enablePrivateNodes": True, "enablePrivateEndpoint": True}}), "secure-accelerators")
 
 
+def test_secure_boot_off_is_accepted_only_where_the_node_compiles_kernel_modules_and_says_so(pack):
+    off = {"enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}
+    mega = dict(labels(ai_workload="pretraining", ai_accelerators=8), **{"ai-secure-boot": "off-dkms"})
+
+    def secure(machine: str, lab: dict) -> str:
+        return " ".join(by_policy(analyze(pack, INSTANCE, vm(machine, labels=lab, shieldedInstanceConfig=off)), "secure-accelerators"))
+
+    assert "secure boot is off" not in secure("a3-megagpu-8g", mega), "A3 Mega: the TCPXO import helper is built with DKMS"
+    assert "secure boot is off" not in secure("a3-highgpu-8g", mega), "A3 High: the Slurm image's NVIDIA driver is built with DKMS"
+    assert "secure boot is off" in secure("a3-megagpu-8g", labels(ai_workload="pretraining", ai_accelerators=8)), "unlabelled"
+    assert "secure boot is off" in secure("g2-standard-8", dict(labels(), **{"ai-secure-boot": "off-dkms"})), "G2 builds no module"
+    assert "secure boot is off" in secure("a4-highgpu-8g", mega), "the gIB plugin is no kernel module"
+
+
 def test_data_survives(pack):
     bucket = {"labels": labels(), "publicAccessPrevention": "enforced", "uniformBucketLevelAccess": True, "location": "US-CENTRAL1"}
     assert analyze(pack, BUCKET, bucket, protect=True) == []

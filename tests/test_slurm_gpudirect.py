@@ -198,6 +198,21 @@ def test_an_image_by_name_is_booted_and_lights_tcpx(high):
     assert HIGH.plugin.image in objects(high)["slurm-nodeset-a3high-script-ai-clusters_sh"]
 
 
+def test_nodes_that_compile_kernel_modules_boot_with_secure_boot_off_and_say_why(mega, high):
+    for reg, name in ((mega, "hpc-a3mega"), (high, "hpc-a3high")):  # the TCPXO import helper; the TCPX image's NVIDIA driver
+        t = reg.named(name).inputs
+        assert t["shieldedInstanceConfig"] == {"enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}
+        assert t["labels"]["ai-secure-boot"] == "off-dkms"
+    cpu = mega.named("hpc-cpu").inputs
+    assert cpu["shieldedInstanceConfig"]["enableSecureBoot"] is True and "ai-secure-boot" not in cpu["labels"]
+    for vm in ("hpc-controller", "hpc-login-1"):
+        assert mega.named(vm).inputs["shieldedInstanceConfig"]["enableSecureBoot"] is True
+    plan = make_plan("slurm-a3mega", ROOT)
+    why = catalog().data.node_setup.dkms_secure_boot
+    assert any(w.startswith("node set a3mega (a3-megagpu-8g): Secure Boot is off") and why in w for w in plan.run.warnings)
+    assert not [v for v in plan.policy if "secure boot" in v.message.lower()], "the policies accept it, labelled"
+
+
 def test_templates_keep_smt_where_the_node_line_says_two_threads_per_core():
     facts = catalog().data.slurm
     for machine, zone, res in (("a3-megagpu-8g", "us-central1-a", None), ("a3-ultragpu-8g", "us-central1-b", "r"), ("a4-highgpu-8g", "us-central1-b", "r")):

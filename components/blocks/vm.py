@@ -13,6 +13,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_gcp as gcp
 
+from ai_clusters.core import labels as contract
 from ai_clusters.core.catalog import NodeShape
 from ai_clusters.core.enums import NicType, ProvisioningModel
 from ai_clusters.core.spec import ProvisioningSpec
@@ -29,6 +30,13 @@ def metadata_for(shape: Optional[NodeShape], first_boot_driver: Optional[bool] =
     """OS Login metadata, and the Deep Learning VM driver flag where the node boots the family's DLVM image."""
     first_boot = (shape is not None and shape.family.image.driver == "first-boot") if first_boot_driver is None else first_boot_driver
     return {**METADATA, **(FIRST_BOOT_DRIVER if first_boot else {})}
+
+
+def _with_secure_boot_label(labels: dict[str, str], secure_boot: bool) -> dict[str, str]:
+    """The labels, saying why Secure Boot is off where it is (the policies read it)."""
+    return labels if secure_boot else {**labels, contract.SECURE_BOOT: contract.SECURE_BOOT_OFF_DKMS}
+
+
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is limited by the account's IAM roles
 
 
@@ -151,8 +159,10 @@ def instance_kwargs(
     disk_type: Optional[str] = None,
     metadata: Optional[dict] = None,
     first_boot_driver: Optional[bool] = None,
+    secure_boot: bool = True,
 ) -> dict:
     """Keyword arguments of `gcp.compute.Instance` for one accelerator VM (or, without a shape, a CPU VM)."""
+    labels = _with_secure_boot_label(labels, secure_boot)
     s = scheduling_for(shape, provisioning, in_group=False)
     machine, disk = _machine(shape, machine_type, disk_type)
     c = gcp.compute
@@ -172,7 +182,7 @@ def instance_kwargs(
             s, c.InstanceReservationAffinityArgs, c.InstanceReservationAffinitySpecificReservationArgs
         ),
         shielded_instance_config=c.InstanceShieldedInstanceConfigArgs(
-            enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
+            enable_secure_boot=secure_boot, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceServiceAccountArgs(email=service_account, scopes=SCOPES),
         # The script as the `startup-script` metadata key, not `metadata_startup_script`: the provider replaces a VM
@@ -205,10 +215,13 @@ def template_kwargs(
     disk_type: Optional[str] = None,
     first_boot_driver: Optional[bool] = None,
     threads_per_core: Optional[int] = None,
+    secure_boot: bool = True,
 ) -> dict:
     """Keyword arguments of `gcp.compute.InstanceTemplate` for a group of accelerator VMs (or CPU VMs).
 
-    `threads_per_core` None keeps the platform default (SMT on where the machine has it)."""
+    `threads_per_core` None keeps the platform default (SMT on where the machine has it); `secure_boot` False
+    (`core.catalog.models.secure_boot_for`) turns Secure Boot off and labels why."""
+    labels = _with_secure_boot_label(labels, secure_boot)
     s = scheduling_for(shape, provisioning, in_group=in_group)
     machine, disk = _machine(shape, machine_type, disk_type)
     c = gcp.compute
@@ -237,7 +250,7 @@ def template_kwargs(
             s, c.InstanceTemplateReservationAffinityArgs, c.InstanceTemplateReservationAffinitySpecificReservationArgs
         ),
         shielded_instance_config=c.InstanceTemplateShieldedInstanceConfigArgs(
-            enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
+            enable_secure_boot=secure_boot, enable_vtpm=True, enable_integrity_monitoring=True
         ),
         service_account=c.InstanceTemplateServiceAccountArgs(email=service_account, scopes=SCOPES),
         # The script as the `startup-script` metadata key, not `metadata_startup_script`: the provider replaces a VM

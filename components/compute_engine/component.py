@@ -137,6 +137,7 @@ class GpuVmCluster(ClusterComponent):
             read_only_disks=read_only,
             metadata=GUEST_ATTRIBUTES,
             first_boot_driver=plan.first_boot_driver,
+            secure_boot=plan.secure_boot,
         )
         if use_group:
             template = gcp.compute.InstanceTemplate(

@@ -13,7 +13,7 @@ from typing import Optional
 
 from ai_clusters.compute_engine.options import ComputeEngineOptions
 from ai_clusters.core.catalog import catalog
-from ai_clusters.core.catalog.models import GpuDirectHost
+from ai_clusters.core.catalog.models import GpuDirectHost, secure_boot_for
 from ai_clusters.core.enums import ClusterPath, GpuDirect, ProvisioningModel
 from ai_clusters.core.nics import family_uses_gpu_nics
 from ai_clusters.core.spec import ResolvedCluster
@@ -41,6 +41,8 @@ class VmPlan:
     """The GPUDirect set-up the nodes run at boot (None: no GPU NICs to light)."""
     skip_mounts: tuple[str, ...] = ()
     """Mount kinds the nodes cannot mount (said in `cautions`)."""
+    secure_boot: bool = True
+    """Shielded VM Secure Boot (off where the GPUDirect set-up compiles a kernel module at boot, said in `cautions`)."""
     cautions: tuple[str, ...] = ()
     """What the plan shows as warnings."""
 
@@ -106,6 +108,9 @@ def plan_vms(resolved: ResolvedCluster, add: Add) -> Optional[VmPlan]:
                 f"{resolved.name}: {family} ({image_os}) has no Cloud Storage FUSE client: the bucket is not mounted on the "
                 "nodes; jobs reach it through the Cloud Storage API (gcloud storage, client libraries)"
             )
+    secure_boot = secure_boot_for(host)
+    if not secure_boot and facts is not None:
+        cautions.append(f"{resolved.name}: Secure Boot is off on its {shape.machine_type} nodes: {facts.dkms_secure_boot}")
     return VmPlan(
         options=options,
         managed_group=group,
@@ -115,6 +120,7 @@ def plan_vms(resolved: ResolvedCluster, add: Add) -> Optional[VmPlan]:
         first_boot_driver=own_image and family_image.driver == "first-boot",
         gpudirect=host,
         skip_mounts=tuple(skip),
+        secure_boot=secure_boot,
         cautions=tuple(cautions),
     )
 

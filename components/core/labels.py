@@ -26,6 +26,10 @@ MANAGED_BY = "managed-by"
 # On a Vertex AI endpoint: the deployment resource pool it serves from. The pool's API has no labels,
 # so the policies read its workload labels from the endpoint that names it here.
 DEPLOYMENT_POOL = "ai-deployment-pool"
+# On a VM or template whose nodes compile kernel modules at boot (the GPUDirect-TCPXO import helper on Ubuntu): Secure
+# Boot is off for that reason; the policies accept it there, for a machine type whose GPUDirect set-up needs it.
+SECURE_BOOT = "ai-secure-boot"
+SECURE_BOOT_OFF_DKMS = "off-dkms"
 
 REQUIRED = (WORKLOAD, ENVIRONMENT, CLUSTER, ACCELERATORS)
 WORKLOAD_VALUES = tuple(k.value for k in WorkloadKind)

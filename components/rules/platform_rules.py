@@ -15,6 +15,7 @@ from ai_clusters.core.accelerators import (
     VM_TYPES,
     queued_request,
 )
+from ai_clusters.core.catalog import catalog
 from ai_clusters.core.cost import at_least, resource_cost
 from ai_clusters.core.enums import GpuDirect, NicType
 from ai_clusters.core.nics import extra_nic_plan, family_uses_gpu_nics
@@ -140,6 +141,18 @@ def _default_sa_with_cloud_platform(account: Mapping[str, Any] | None, scopes_ke
     return (email == "default" or email.endswith(DEFAULT_SA_SUFFIX)) and (CLOUD_PLATFORM in scopes or "cloud-platform" in scopes)
 
 
+def _secure_boot_off_for_dkms(r: Resource) -> bool:
+    """Secure Boot is off, labelled as such, on a machine type whose GPUDirect set-up compiles a kernel module at boot or
+    into its image (the catalog's `node_setup.dkms_secure_boot` says why): accepted; off on any other machine, or
+    unlabelled, is not."""
+    if (r.labels or {}).get(contract.SECURE_BOOT) != contract.SECURE_BOOT_OFF_DKMS:
+        return False
+    data = catalog().data
+    flavors = {use.family.gpudirect for use in r.uses if use.kind == "gpu" and use.family is not None}
+    hosts = data.node_setup.gpudirect if data.node_setup is not None else []
+    return any(x.flavor in flavors and x.builds_kernel_modules for x in [*hosts, *data.slurm.image_builds])
+
+
 def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
     props = r.props
     if r.type == GKE_CLUSTER:
@@ -166,7 +179,7 @@ def _secure(r: Resource, _cfg: Mapping[str, Any]) -> Iterable[str]:
             if as_list(nic.get("accessConfigs")) or as_list(nic.get("ipv6AccessConfigs")):
                 yield f"nic{i} has an external IP; accelerator nodes stay private (Cloud NAT for egress, IAP for SSH)"
         shielded = props.get("shieldedInstanceConfig") or {}
-        if not shielded.get("enableSecureBoot"):
+        if not shielded.get("enableSecureBoot") and not _secure_boot_off_for_dkms(r):
             yield "Shielded VM secure boot is off: shieldedInstanceConfig.enableSecureBoot = true"
         metadata = props.get("metadata") or {}
         if str(metadata.get("enable-oslogin", "")).upper() != "TRUE":
@@ -222,8 +235,9 @@ def _tpu_node_problems(node: Mapping[str, Any], what: str) -> Iterable[str]:
 SECURE_ACCELERATORS = Rule(
     name="secure-accelerators",
     description=(
-        "No external IP on accelerator nodes, Shielded VM, OS Login, no default service account with cloud-platform, private GKE nodes "
-        "with Workload Identity, and no GKE control plane open to every address."
+        "No external IP on accelerator nodes, Shielded VM (Secure Boot off only where labelled ai-secure-boot=off-dkms on a machine "
+        "type whose set-up builds a kernel module with DKMS), OS Login, no default service account with cloud-platform, private GKE "
+        "nodes with Workload Identity, and no GKE control plane open to every address."
     ),
     level="mandatory",
     remediation=(

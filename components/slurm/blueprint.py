@@ -5,7 +5,7 @@ release pinned in the catalog): the host VPC with Cloud NAT and IAP SSH, the fam
 networks, private services access, the cluster's file systems and bucket, one service account per
 role, one nodeset module per node set, one partition module per partition, the login group and
 the controller (Cloud SQL accounting when asked for). Every VM keeps our defaults: no public IP,
-Shielded VM with Secure Boot, OS Login.
+Shielded VM with Secure Boot (off only on node sets that compile a kernel module at boot), OS Login.
 
 GPUDirect node sets get what SlurmCluster gives them: the catalog's host set-up as the node set's start-up
 script, the RxDM prolog and epilog as the controller's prolog_scripts/epilog_scripts with the Toolkit's
@@ -27,7 +27,7 @@ from typing import Any, Optional
 from ai_clusters.blocks.scripts import NodeScript, startup_script
 from ai_clusters.core import labels as contract
 from ai_clusters.core.catalog import GpuFamily, catalog
-from ai_clusters.core.catalog.models import GpuDirectHost, SlurmImageBuild
+from ai_clusters.core.catalog.models import GpuDirectHost, SlurmImageBuild, secure_boot_for
 from ai_clusters.core.labels import cluster_labels
 from ai_clusters.core.enums import GpuDirect, ProvisioningModel
 from ai_clusters.core.naming import SERVICE_ACCOUNT_ID_MAX, bounded_id, prefixed_id_room
@@ -324,7 +324,8 @@ def _node_set(mods: _Modules, ns: NodeSet, networks: dict[str, dict], built: Opt
         "enable_public_ips": False,
         "enable_oslogin": True,
         "enable_shielded_vm": True,
-        "shielded_instance_config": SHIELDED,
+        # Secure Boot off where the node set's GPUDirect set-up compiles a kernel module (as SlurmCluster does)
+        "shielded_instance_config": {**SHIELDED, "enable_secure_boot": ns.secure_boot and secure_boot_for(host) and not (built and built.build.builds_kernel_modules)},
         "startup_script": node_set_script(ns, host),
     }
     if ns.shape is not None:

@@ -384,6 +384,7 @@ class SlurmCluster(ClusterComponent):
                 read_only_disks=read_only if ns.shape is not None else [],
                 metadata=conf.node_metadata(layout, "compute", self._bucket_path, self._staged_url),
                 threads_per_core=ns.threads_per_core,
+                secure_boot=ns.secure_boot,
             ),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )

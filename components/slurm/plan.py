@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ai_clusters.core.catalog import CatalogError, NodeShape, catalog, one_of
-from ai_clusters.core.catalog.models import CpuMachineType, GpuDirectHost, SlurmFacts, SlurmLongProlog
+from ai_clusters.core.catalog.models import CpuMachineType, GpuDirectHost, SlurmFacts, SlurmLongProlog, secure_boot_for
 from ai_clusters.core.enums import ClusterPath, GpuDirect, ProvisioningModel, WorkloadKind
 from ai_clusters.core.naming import SLURM_CLUSTER_NAME_MAX, bounded_id
 from ai_clusters.core.nics import family_uses_gpu_nics
@@ -77,6 +77,13 @@ class NodeSet:
     threads_per_core: Optional[int] = None  # None: the platform default (SMT on where the machine has it)
     gpudirect: Optional[GpuDirectHost] = None  # the GPUDirect host set-up its nodes run at boot
     public_image: bool = True  # boots a slurm-gcp public image
+
+    @property
+    def secure_boot(self) -> bool:
+        """Shielded VM Secure Boot of its nodes: off where their GPUDirect set-up compiles a kernel module at boot, or where
+        they boot an image of their own that the flavour's image build (the blueprint's) compiles one into."""
+        build = catalog().data.slurm.image_build(self.gpudirect.flavor) if self.gpudirect and not self.public_image else None
+        return secure_boot_for(self.gpudirect) and not (build is not None and build.builds_kernel_modules)
 
     @property
     def max_nodes(self) -> int:
@@ -186,6 +193,10 @@ class SlurmLayout:
                 "Managed Lustre on nodes that boot with Secure Boot needs signed Lustre kernel modules; slurm-gcp documents its "
                 "public images as Secure Boot ready without Lustre (docs/images.md): check the client loads, or use a custom image."
             )
+        setup = catalog().data.node_setup
+        for ns in self.node_sets:
+            if not ns.secure_boot and setup is not None:
+                out.append(f"node set {ns.name} ({ns.machine_type}): Secure Boot is off: {setup.dkms_secure_boot}")
         for ns, host in self.image_needs() if images else []:
             parts = ", ".join(self.partitions_of(ns.name))
             out.append(

@@ -620,6 +620,10 @@ class SlurmImageBuild(Sourced):
     source_image: Optional[ImageRef] = Field(default=None, description="None: the slurm-gcp public image the cluster boots (it has Slurm and the signed driver).")
     machine_type: str = Field(description="The VM packer builds on.")
     install_ansible: bool = False
+    builds_kernel_modules: bool = Field(
+        default=False,
+        description="The steps compile a kernel module (DKMS) into the image: its nodes boot with Secure Boot off (node_setup.dkms_secure_boot).",
+    )
     variables: dict[str, str] = Field(default_factory=dict, description="Blueprint variables the steps read (name -> what to supply).")
     steps: list[SlurmImageStep] = Field(default_factory=list, description="Run first; then the flavour's host set-up that needs no GPU hardware.")
 
@@ -897,6 +901,17 @@ class GpuDirectHost(Sourced):
     files: dict[str, str] = Field(default_factory=dict, description="Files the node writes (path -> content), e.g. the GPU/NIC topology RxDM reads.")
     nccl: NcclHost
 
+    @property
+    def builds_kernel_modules(self) -> bool:
+        """The node compiles a kernel module at boot (DKMS), which loads only with Secure Boot off (`NodeSetupFacts.dkms_secure_boot`)."""
+        return self.dkms_fix is not None or "dkms" in self.packages
+
+
+def secure_boot_for(host: Optional[GpuDirectHost]) -> bool:
+    """Secure Boot stays on unless the node's GPUDirect set-up compiles a kernel module at boot
+    (`NodeSetupFacts.dkms_secure_boot` says why); vTPM and integrity monitoring stay on either way."""
+    return not (host is not None and host.builds_kernel_modules)
+
 
 class StorageClient(Sourced):
     """How a node on one OS installs the client of one storage kind."""
@@ -917,6 +932,7 @@ class NodeSetupFacts(Sourced):
     storage_clients: list[StorageClient] = Field(min_length=1)
     docker: list[AptRepository] = Field(default_factory=list, description="Where an apt node gets the NVIDIA container toolkit.")
     env_file: str = Field(description="Where a node writes the NCCL environment its jobs source.")
+    dkms_secure_boot: str = Field(description="Why a node that compiles kernel modules (DKMS) boots with Secure Boot off.")
 
     def image_os(self, project: str, family: str) -> Optional[ImageOs]:
         return next((i for i in self.images if i.project == project and i.family == family), None)
