@@ -310,3 +310,21 @@ def test_a_catalog_that_gives_a_key_twice_is_refused_naming_it():
     again = f"sources:\n  {first}:\n    url: https://example.invalid/\n    title: x\n    read_on: 2026-12-04\n"
     with pytest.raises(yaml.YAMLError, match=f"'{first}' is given twice"):
         parse_catalog(text.replace("sources:\n", again, 1))
+
+
+def test_every_cpu_machine_the_paths_run_has_a_sourced_list_price(raw):
+    cat = catalog()
+    listed = cat.data.cpu_machine_prices
+    assert listed.sources and all(s in cat.data.sources for s in listed.sources)
+    for name in [m.name for m in cat.data.slurm.cpu_machine_types] + [cat.data.gke.system_pool.machine_type]:
+        price = listed.machines[name]["us-central1"]
+        assert price.on_demand and price.spot and price.spot < price.on_demand, name
+    # Google bills N2 per vCPU and per GB: every n2-standard size in a region is the same rate times its shape
+    n2 = {m.name: m for m in cat.data.slurm.cpu_machine_types if m.name.startswith("n2-standard-")}
+    per_vcpu = {n: listed.machines[n]["us-central1"].on_demand / m.vcpus for n, m in n2.items()}
+    assert len(n2) >= 5 and max(per_vcpu.values()) == pytest.approx(min(per_vcpu.values()), rel=1e-4)
+    assert listed.machines["n2-standard-8"]["us-central1"].on_demand == pytest.approx(8 * 0.031611 + 32 * 0.004237)
+    bad = copy.deepcopy(raw)
+    bad["cpu_machine_prices"]["machines"]["n1-standard-8"] = {"us-central1": {"on_demand": 1.0}}
+    with pytest.raises(ValidationError, match="priced under n1_machine_types"):
+        CatalogData.model_validate(bad)

@@ -71,10 +71,15 @@ def test_a3_mega_in_us_central1_is_unpriced_and_priced_where_a_source_gives_one(
     assert east.compute_usd == pytest.approx(price("a3-megagpu-8g", "us-east4")) and east.unpriced == []
 
 
-def test_cpu_vms_and_gke_default_boot_disks_are_listed_as_unpriced():
+def test_cpu_vms_are_priced_from_the_catalog_and_gke_default_boot_disks_are_listed_as_unpriced():
     cost = resource_cost("ctl", INSTANCE, vm("n2-standard-8", 100, "pd-ssd"), "us-central1")
-    assert cost.unpriced == ["no list price for n2-standard-8 in the catalog"]
+    listed = catalog().data.cpu_machine_prices.machines["n2-standard-8"]["us-central1"].on_demand
+    assert cost.unpriced == [] and cost.compute_usd == pytest.approx(listed)
     assert cost.storage_usd == pytest.approx(100 * per_gib_hour("pd-ssd"))
+    spot = resource_cost("s", INSTANCE, vm("e2-standard-4") | {"scheduling": {"provisioningModel": "SPOT", "preemptible": True}}, "us-central1")
+    assert spot.compute_usd == pytest.approx(catalog().data.cpu_machine_prices.machines["e2-standard-4"]["us-central1"].spot)
+    unknown = resource_cost("m", INSTANCE, vm("m3-ultramem-32"), "us-central1")
+    assert unknown.unpriced == ["no list price for m3-ultramem-32 in the catalog"]
     n1 = resource_cost("n1", INSTANCE, vm("n1-standard-8"), "us-central1")
     n1_usd, _ = catalog().cpu_machine_price("n1-standard-8", "us-central1", ProvisioningModel.ON_DEMAND)
     assert n1.compute_usd == pytest.approx(n1_usd) and n1.unpriced == []
@@ -165,3 +170,12 @@ def test_text_output_of_a_stack_with_only_unpriced_accelerators():
     assert "ultra: no list price for a3-ultragpu-8g (reservation) in us-central1 (8 resources)" in result.output
     md = CliRunner().invoke(app, ["plan", "--stack", "ce-a3ultra-rdma", "--no-policy", "--format", "markdown", "--project-dir", str(ROOT)])
     assert "**at least $0.00**" in md.output
+
+
+def test_a_gke_cluster_costs_its_management_fee_and_says_when_the_free_tier_may_cover_it():
+    fee = catalog().data.gke.management_fee
+    regional = resource_cost("c", "gcp:container/cluster:Cluster", {"location": "us-central1", "resourceLabels": labels()}, "us-central1")
+    assert regional.compute_usd == pytest.approx(fee.usd_per_hour) == pytest.approx(0.10) and regional.unpriced == []
+    assert "free tier" not in regional.detail, "the credit never covers a regional cluster"
+    zonal = resource_cost("c", "gcp:container/cluster:Cluster", {"location": "us-central1-a"}, "us-central1")
+    assert zonal.compute_usd == pytest.approx(0.10) and "free tier" in zonal.detail

@@ -32,10 +32,7 @@ BILLED_BY_USE = {
     "gcp:compute/routerNat:RouterNat": "Cloud NAT gateway (per VM served and per GiB processed)",
     "gcp:vertex/aiTensorboard:AiTensorboard": "Vertex AI TensorBoard",
 }
-# Resources with a fixed charge the catalog holds no price for.
-NOT_IN_CATALOG = {
-    "gcp:container/cluster:Cluster": "GKE cluster management fee",
-}
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
 
 
 @dataclass(frozen=True)
@@ -244,10 +241,26 @@ def resource_cost(urn: str, resource_type: str, inputs: Mapping[str, Any], regio
                 details.append(part.what)
     if resource_type in BILLED_BY_USE:
         cost.billed_by_use.append(_by_use_note(resource_type, inputs, region, cat))
-    if resource_type in NOT_IN_CATALOG:
-        cost.unpriced.append(f"{NOT_IN_CATALOG[resource_type]}: no list price in the catalog")
+    if resource_type == GKE_CLUSTER:
+        fee = _gke_fee(inputs, cat)
+        if fee.usd is None:
+            cost.unpriced.append(fee.why)
+        else:
+            cost.compute_usd += fee.usd
+            details.append(fee.what)
     cost.detail = "; ".join(details)
     return cost
+
+
+def _gke_fee(inputs: Mapping[str, Any], cat: Catalog) -> _Part:
+    """GKE's flat management fee; a zonal cluster may be covered by the free tier's monthly credit (one per billing account)."""
+    what = "GKE cluster management fee"
+    fee = cat.data.gke.management_fee if cat.data.gke is not None else None
+    if fee is None:
+        return _Part(None, what, f"{what}: no list price in the catalog")
+    zonal = str(inputs.get("location") or "").count("-") == 2
+    credit = f"; the free tier's ${fee.free_tier_usd_per_month:g}/month credit may cover one zonal cluster" if zonal else ""
+    return _Part(fee.usd_per_hour, f"{what} ({fee.usd_per_hour:g} $/h{credit})")
 
 
 def _by_use_note(resource_type: str, inputs: Mapping[str, Any], region: str, cat: Catalog) -> str:

@@ -412,9 +412,13 @@ class Catalog:
         return usd, where
 
     def cpu_machine_price(self, machine_type: str, region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
-        """USD per hour of a machine type without accelerators (only N1 has catalog prices), and the price's region."""
+        """USD per hour of a machine type without accelerators, and the price's region (None: the catalog has no price)."""
         n1 = self.n1_machines.get(machine_type)
-        return self._pick(n1.prices, region, model) if n1 else (None, None)
+        if n1 is not None:
+            return self._pick(n1.prices, region, model)
+        listed = self.data.cpu_machine_prices
+        prices = listed.machines.get(machine_type) if listed is not None else None
+        return self._pick(prices, region, model) if prices else (None, None)
 
     def node_price(self, shape: NodeShape, region: str, model: ProvisioningModel) -> tuple[Optional[float], Optional[str]]:
         """USD per hour for one node of `shape`, and the region whose list price was used."""

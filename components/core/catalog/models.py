@@ -211,6 +211,13 @@ class N1MachineType(_Model):
     prices: dict[str, Price] = Field(default_factory=dict)
 
 
+class CpuMachinePrices(Sourced):
+    """List prices of the machine types without accelerators the paths run (controllers, login nodes, CPU node sets, the GKE
+    system pool); N1 types are priced with `N1MachineType`."""
+
+    machines: dict[str, dict[str, Price]] = Field(description="Machine type -> region -> USD per hour per VM.")
+
+
 class TpuAcceleratorType(_Model):
     name: str
     chips: int = Field(ge=1)
@@ -503,10 +510,18 @@ class GkeSystemPool(Sourced):
     max_nodes: int = Field(ge=1)
 
 
+class GkeManagementFee(Sourced):
+    """GKE's flat cluster management fee (every mode, size and topology)."""
+
+    usd_per_hour: float = Field(gt=0)
+    free_tier_usd_per_month: float = Field(ge=0, description="Monthly credit per billing account; it covers zonal and Autopilot clusters only.")
+
+
 class GkeFacts(Sourced):
     """GKE facts the GkeCluster component builds from."""
 
     system_pool: GkeSystemPool
+    management_fee: Optional[GkeManagementFee] = None
     node_service_account_roles: list[str] = Field(min_length=1)
     gpu_taint: GkeTaint
     tpu_taint: GkeTaint
@@ -522,6 +537,8 @@ class GkeFacts(Sourced):
     def cited(self) -> list[tuple[str, list[str]]]:
         """(owner, source ids) of every sourced part, for the catalog's reference check."""
         parts: list[tuple[str, list[str]]] = [("gke", self.sources), ("gke.system_pool", self.system_pool.sources)]
+        if self.management_fee is not None:
+            parts.append(("gke.management_fee", self.management_fee.sources))
         parts.append(("gke.nri_device_injector", self.nri_device_injector.sources))
         for g in self.gpudirect:
             parts.append((f"gke.gpudirect.{g.flavor.value}", g.sources))
@@ -960,6 +977,7 @@ class CatalogData(_Model):
     n1_attachable_gpus: list[AttachableGpu]
     n1_defaults: N1Defaults
     n1_machine_types: list[N1MachineType]
+    cpu_machine_prices: Optional[CpuMachinePrices] = None
     tpu_generations: list[TpuGeneration]
     storage: StorageFacts
     cloud_tpu_api: Optional[CloudTpuApi] = None
@@ -986,6 +1004,11 @@ class CatalogData(_Model):
         for gpu in self.n1_attachable_gpus:
             check(gpu.gpu.compute_engine, gpu.sources)
         check("n1_defaults", self.n1_defaults.sources)
+        if self.cpu_machine_prices is not None:
+            check("cpu_machine_prices", self.cpu_machine_prices.sources)
+            n1 = {m.name for m in self.n1_machine_types} & set(self.cpu_machine_prices.machines)
+            if n1:
+                raise ValueError(f"cpu_machine_prices lists N1 types {sorted(n1)}: they are priced under n1_machine_types")
         self.vertex.check_against(self.gpu_families, self.n1_attachable_gpus, check)
         for gen in self.tpu_generations:
             check(gen.id, gen.sources)

@@ -260,7 +260,7 @@ def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str,
         registrations=registrations,
         exports=exports,
         component_outputs=dict(monitor.component_outputs),
-        warnings=list(dict.fromkeys(warnings.messages)),
+        warnings=sorted(set(warnings.messages)),  # one order whatever order the components ran in
     )
 
 
