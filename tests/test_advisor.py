@@ -2,8 +2,9 @@
 
 import pytest
 
-from ai_clusters.core.advisor import memory_needed_gb, recommend
-from ai_clusters.core.enums import ProvisioningModel, WorkloadKind
+from ai_clusters.core.advisor import HPC_FAMILIES, memory_needed_gb, recommend, recommended_tiers
+from ai_clusters.core.catalog import catalog
+from ai_clusters.core.enums import HpcOffload, ProvisioningModel, WorkloadKind
 from ai_clusters.core.spec import WorkloadSpec
 
 
@@ -65,6 +66,14 @@ def test_hpc_follows_the_gpu_offload():
     light = recommend(w("hpc", 1, hpc_offload="low"), include_tpus=False)
     assert set(tiers(heavy)) <= {"a4", "a3-ultra", "a3-mega", "a3-high", "a2-ultra", "a2-high"}
     assert set(tiers(light)) <= {"g2", "n1-t4", "n1-v100", "n1-p100", "n1-p4"}
+
+
+def test_every_hpc_offload_names_catalog_families_only():
+    # the advisor keeps only ids the catalog knows: a misspelt id would silently drop a tier
+    for offload, families in HPC_FAMILIES.items():
+        assert set(families) <= set(catalog().families), offload
+        assert recommended_tiers(w("hpc", 8, hpc_offload=offload.value))[0] == families
+    assert "a2-high" in HPC_FAMILIES[HpcOffload.HIGH], "A2 Standard (a2-highgpu-*) for heavy offload"
 
 
 def test_finetuning_on_tpus_is_offered():

@@ -47,8 +47,8 @@ LATENCY_SAFE = (ProvisioningModel.ON_DEMAND, ProvisioningModel.RESERVATION)
 # offload wants the training-class GPUs, moderate offload the mid-range ones, light offload the
 # smallest GPU that does the job.
 HPC_FAMILIES = {
-    HpcOffload.HIGH: ["a4", "a3-ultra", "a3-mega", "a3-high", "a2-ultra", "a2-standard"],
-    HpcOffload.MEDIUM: ["a2-standard", "a2-ultra", "a3-high", "g2", "n1-v100"],
+    HpcOffload.HIGH: ["a4", "a3-ultra", "a3-mega", "a3-high", "a2-ultra", "a2-high"],
+    HpcOffload.MEDIUM: ["a2-high", "a2-ultra", "a3-high", "g2", "n1-v100"],
     HpcOffload.LOW: ["g2", "n1-t4", "n1-v100", "n1-p100", "n1-p4"],
 }
 
