@@ -223,7 +223,7 @@ def test_a4x_zones_say_how_old_they_are_and_which_regions_google_lists():
     a4x = catalog().family("a4x")
     assert a4x.zones_as_of == datetime.date(2026, 2, 12)
     assert set(a4x.listed_regions) == {"europe-west4", "us-central1", "us-east1", "us-east4"}
-    assert "gcloud-machinetype-regions-2026-08-17" in a4x.sources
+    assert "cyclenerd-machinetype-regions" in a4x.sources
 
 
 def test_v4_reaches_its_4096_chip_pod_and_tpu_slices_count_vms():
