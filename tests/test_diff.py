@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from ai_clusters.tooling.cli import app
@@ -274,7 +275,12 @@ def test_a_new_slurm_a3_mega_stack_reads_as_its_nodes_and_cost():
     nodes = sum(int(r["inputs"]["labels"]["ai-nodes"]) for r in slurm["resources"] if r["type"] == "gcp:compute/instanceTemplate:InstanceTemplate" and r["inputs"]["machineType"] == "a3-megagpu-8g")
     unpriced = len(slurm["cost"]["unpriced"])
     assert unpriced, "A3 Mega has no us-central1 list price: the nodes are unpriced"
-    assert summary_line(d) == f"new stack, +{nodes} a3-megagpu-8g, {signed_money(slurm['cost']['hourly_usd'])}/h (+{unpriced} unpriced), 0 new violations"
+    warned = len(slurm["warnings"])
+    assert warned, "Secure Boot is off on its A3 Mega node set"
+    assert summary_line(d) == (
+        f"new stack, +{nodes} a3-megagpu-8g, {signed_money(slurm['cost']['hourly_usd'])}/h (+{unpriced} unpriced), 0 new violations, "
+        f"{warned} new plan warning{'' if warned == 1 else 's'}"
+    )
     md = "\n".join(_cost_lines(d))
     assert "lower bounds" in md and "slurm-a3mega-" not in md.split("Unpriced in the head", 1)[0]
     assert len(d.added) == len(slurm["resources"]) and d.exit_code == 0
@@ -324,6 +330,28 @@ def test_secret_inputs_are_compared_but_never_shown():
     (change,) = d.changed
     assert change.keys["content"].to_json() == {"old": "[secret]", "new": "[secret]", "secret": True}
     assert secret_text[:40] not in json.dumps(d.to_json())
+
+
+def test_plan_warnings_the_change_brings_or_clears_are_shown_at_every_level_of_detail():
+    from ai_clusters.tooling.diff.render import BRIEF, FULL, MINIMAL, stack_markdown, text
+
+    base = plan("ce-a3mega-train")
+    (secure_boot,) = [w for w in base["warnings"] if "Secure Boot is off" in w]
+    head = copy.deepcopy(base)
+    head["warnings"] = [w for w in head["warnings"] if w != secure_boot] + ["mega: a [bracketed] new warning"]
+    d = compare("s", SideResult(snapshot=base), SideResult(snapshot=head), base_ref="main")
+    assert d.warnings == {"new": ["mega: a [bracketed] new warning"], "cleared": [secure_boot]}
+    assert not d.unchanged, "a warning alone is a change a reviewer must see"
+    assert summary_line(d).endswith("0 new violations, 1 new plan warning")
+    assert d.to_json()["warnings"]["cleared"] == [secure_boot]
+    for level in (FULL, BRIEF, MINIMAL):
+        md = stack_markdown(d, level)
+        assert "- ⚠ new: mega: a [bracketed] new warning" in md and "- cleared: mega: Secure Boot is off" in md
+    console = Console(record=True, width=400)
+    text([d], "main", None, console)
+    assert "new plan warning: mega: a [bracketed] new warning" in console.export_text(), "printed as written, no markup"
+    same = compare("s", SideResult(snapshot=base), SideResult(snapshot=copy.deepcopy(base)), base_ref="main")
+    assert same.warnings == {"new": [], "cleared": []} and same.unchanged
 
 
 def test_a_reworded_verdict_is_neither_new_nor_cleared():

@@ -108,6 +108,8 @@ class StackDiff:
     cost: dict[str, Any] = field(default_factory=dict)
     accelerators: dict[str, dict[str, Any]] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    """The plan's warnings the change brings (`new`) and removes (`cleared`): Secure Boot off, a partition without its image …"""
     resources: dict[str, int] = field(default_factory=dict)
     """Resources per side, for the record."""
     parents: dict[str, Optional[str]] = field(default_factory=dict)
@@ -137,6 +139,7 @@ class StackDiff:
             and not self.cost.get("delta_hourly_usd")
             and not self.cost.get("delta_monthly_usd")
             and (self.cost.get("unpriced") or {}).get("base") == (self.cost.get("unpriced") or {}).get("head")
+            and not (self.warnings.get("new") or self.warnings.get("cleared"))
         )
 
     @property
@@ -159,6 +162,7 @@ class StackDiff:
             "cost": self.cost,
             "accelerators": self.accelerators,
             "policy": self.policy,
+            "warnings": self.warnings,
             "resources": self.resources,
             "exit_code": self.exit_code,
         }
@@ -254,7 +258,14 @@ def compare(
     diff.cost = _cost(old, new)
     diff.accelerators = _accelerators(old, new)
     diff.policy.update(_policy(old, new))
+    diff.warnings = _warnings(old, new)
     return diff
+
+
+def _warnings(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Plan warnings on the head and not the base (new), and the other way round (cleared)."""
+    before, after = list(old.get("warnings") or []), list(new.get("warnings") or [])
+    return {"new": [w for w in after if w not in before], "cleared": [w for w in before if w not in after]}
 
 
 def _is_custom(resource: Mapping[str, Any]) -> bool:
@@ -434,6 +445,9 @@ def summary_line(diff: StackDiff) -> str:
     failing = len(diff.policy.get("failing") or [])
     if failing:
         parts.append(f"{failing} mandatory failing")
+    warned = len(diff.warnings.get("new") or [])
+    if warned:
+        parts.append(f"{warned} new plan warning{'' if warned == 1 else 's'}")
     if diff.data_at_risk:
         n, lost = len(diff.data_at_risk), sum(1 for d in diff.data_at_risk if d.outcome == "deleted")
         loses = f" ({lost} lose{'s its' if lost == 1 else ' their'} data)" if lost else ""

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ai_clusters.rules.platform_rules import DATA_TYPES
@@ -272,6 +273,14 @@ def _input_lines(d: StackDiff, cap: Optional[int]) -> list[str]:
     return out + ["</details>", ""]
 
 
+def _warning_lines(d: StackDiff) -> list[str]:
+    """The plan warnings the change brings and clears (kept at every level of detail: they are short and easy to miss)."""
+    rows = [("new", w) for w in d.warnings.get("new") or []] + [("cleared", w) for w in d.warnings.get("cleared") or []]
+    if not rows:
+        return []
+    return ["**Plan warnings**", ""] + [f"- {'⚠ ' if what == 'new' else ''}{what}: {_md(w)}" for what, w in rows] + [""]
+
+
 def stack_markdown(d: StackDiff, level: int = FULL, cap: Optional[int] = ROWS) -> str:
     """One stack's section, at a level of detail; `cap` limits table rows (None: all)."""
     out = [f"### `{d.stack}` · {summary_line(d)}", ""]
@@ -282,6 +291,7 @@ def stack_markdown(d: StackDiff, level: int = FULL, cap: Optional[int] = ROWS) -
     if d.unchanged:
         return "\n".join(out + ["No change to resources, inputs, cost or verdicts.", ""])
     out += [_counts_line(d), ""]
+    out += _warning_lines(d)
     if level == MINIMAL:
         return "\n".join(out)
     if level >= NO_INPUTS:
@@ -403,6 +413,9 @@ def text(diffs: list[StackDiff], base: str, base_sha: Optional[str], console: Co
             for v in d.policy.get(what) or []:
                 style = "red" if v.get("level") == "mandatory" else "yellow"
                 console.print(f"[{style}]{what} {v.get('level')}[/] {v.get('policy')} {resource_name(v.get('urn') or 'stack')}: {v.get('message')}", highlight=False)
+        for what in ("new", "cleared"):
+            for w in d.warnings.get(what) or []:
+                console.print(f"[{'yellow' if what == 'new' else 'green'}]{what} plan warning:[/] {escape(w)}", highlight=False)
 
 
 def _plain_cell(value: Any) -> str:
