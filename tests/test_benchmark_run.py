@@ -20,7 +20,7 @@ from ai_clusters.tooling import cli
 from ai_clusters.tooling.benchmark import data
 from ai_clusters.tooling.benchmark.config import BenchmarkConfig, ModelKind
 from ai_clusters.tooling.benchmark.results import FORMAT, Machine, MachineSource, load_result
-from ai_clusters.tooling.benchmark.run import Progress, run_benchmark
+from ai_clusters.tooling.benchmark.run import Progress, expected_platform, run_benchmark
 from ai_clusters.core.spec import SpecError
 
 
@@ -43,7 +43,7 @@ TINY_TRANSFORMER = BenchmarkConfig(
 def cnn_result():
     events: list[str] = []
     progress = Progress(stage=events.append, step=lambda: events.append("step"), epoch=lambda r: events.append(f"epoch {r.epoch}"))
-    machine = Machine(machine_type="g2-standard-4", zone="us-central1-a", source=MachineSource.FLAG)
+    machine = Machine(machine_type="n2-standard-4", zone="us-central1-a", source=MachineSource.FLAG)  # a CPU machine: JAX's CPU is its device
     return run_benchmark(TINY_CNN, machine, progress), events
 
 
@@ -53,7 +53,7 @@ def test_tiny_cnn_run_reports_every_field(cnn_result):
 
     r, events = cnn_result
     assert r.format == FORMAT and r.created.tzinfo is not None
-    assert r.machine.machine_type == "g2-standard-4" and r.machine.zone == "us-central1-a"
+    assert r.machine.machine_type == "n2-standard-4" and r.machine.zone == "us-central1-a"
     assert r.host.cpu_count == os.cpu_count() and r.host.cpu_model and r.host.os
     assert (r.devices.platform, r.devices.kind, r.devices.count, r.devices.process_count) == ("cpu", "cpu", 1, 1)
     sw = r.software
@@ -195,16 +195,29 @@ def test_a_local_mnist_copy_is_read_from_idx_files_or_npz(tmp_path):
 # --- the command --------------------------------------------------------------------------------
 def test_benchmark_command_writes_the_result(tmp_path):
     out = tmp_path / "tiny.json"  # an --output folder must exist (tests/test_bad_input.py)
-    result = CliRunner().invoke(
-        cli.app,
-        ["benchmark", "--epochs", "1", "--train-samples", "256", "--test-samples", "64", "--batch-size", "64",
-         "--machine-type", "n1-standard-8", "--accelerator", "nvidia-tesla-t4", "-o", str(out)],
-    )
+    tiny = ["benchmark", "--epochs", "1", "--train-samples", "256", "--test-samples", "64", "--batch-size", "64"]
+    result = CliRunner().invoke(cli.app, [*tiny, "--machine-type", "n1-standard-8", "-o", str(out)])
     assert result.exit_code == 0, result.output
     r = load_result(out)
-    assert (r.machine.machine_type, r.machine.accelerator, r.machine.source) == ("n1-standard-8", "nvidia-tesla-t4", MachineSource.FLAG)
+    assert (r.machine.machine_type, r.machine.accelerator, r.machine.source) == ("n1-standard-8", None, MachineSource.FLAG)
     assert r.workload.steps_per_epoch == 4 and len(r.epochs) == 1
     assert "epoch 1:" in result.output and f"result written to {out}" in flat(result.output)
+
+
+def test_a_gpu_or_tpu_machine_whose_accelerators_jax_does_not_see_is_refused_before_training(tmp_path):
+    # JAX here has only its CPU: a result filed under a GPU or TPU machine would be priced and ranked as one
+    tiny = ["benchmark", "--epochs", "1", "--train-samples", "256", "--test-samples", "64", "--batch-size", "64"]
+    for flags, what in (
+        (["--machine-type", "n1-standard-8", "--accelerator", "nvidia-tesla-t4"], "n1-standard-8 + nvidia-tesla-t4 has GPUs"),
+        (["--machine-type", "a3-highgpu-1g"], "a3-highgpu-1g has GPUs"),
+        (["--tpu-type", "v5litepod-8"], "v5litepod-8 has TPUs"),
+    ):
+        out = tmp_path / "x.json"
+        result = CliRunner().invoke(cli.app, [*tiny, *flags, "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert f"{what}, but JAX sees only cpu devices" in flat(result.output) and "epoch 1:" not in result.output
+        assert not out.exists()
+    assert expected_platform(Machine(machine_type="n2-standard-4")) is None and expected_platform(None) is None
 
 
 def test_benchmark_command_rejects_bad_flags_before_running(tmp_path):

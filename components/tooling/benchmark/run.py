@@ -49,11 +49,23 @@ from ai_clusters.tooling.benchmark.results import (
     Utilisation,
     Workload,
 )
+from ai_clusters.core.catalog import catalog
 from ai_clusters.tooling.benchmark.system import UtilisationSampler, host_info, nvidia_driver, nvidia_smi
 
 
 class BenchmarkError(RuntimeError):
     """The benchmark cannot run as configured on the devices found."""
+
+
+def expected_platform(machine: Optional[Machine]) -> Optional[str]:
+    """The JAX platform the named machine's accelerators show up as (None: a CPU machine, or none named)."""
+    if machine is None:
+        return None
+    if machine.tpu_type:
+        return "tpu"
+    if machine.accelerator or machine.machine_type in catalog().machines:
+        return "gpu"
+    return None
 
 
 @dataclass
@@ -211,6 +223,13 @@ def run_benchmark(cfg: BenchmarkConfig, machine: Optional[Machine] = None, progr
     assert cfg.global_batch is not None and cfg.learning_rate is not None and cfg.test_samples is not None
     progress = progress or Progress()
     devices = jax.local_devices()
+    want = expected_platform(machine)
+    if want is not None and devices[0].platform != want:
+        # a CPU run filed under a GPU or TPU machine would be priced and ranked as that machine's
+        raise BenchmarkError(
+            f"{machine.name} has {want.upper()}s, but JAX sees only {devices[0].platform} devices: install JAX for the accelerator "
+            '(pip install -U "jax[cuda13]" on NVIDIA GPUs, "jax[tpu]" on TPU VMs), or name no machine to measure the CPU'
+        )
     if cfg.global_batch % len(devices):
         raise BenchmarkError(
             f"the global batch of {cfg.global_batch} does not split over {len(devices)} devices; pass a multiple of {len(devices)}"
