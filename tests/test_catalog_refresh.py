@@ -122,6 +122,9 @@ def test_an_unreachable_zone_is_not_taken_for_a_gone_one(fake, known):
     assert report.exit_code == 3
     assert report.could_not_ask == ["the Compute Engine API could not reach zone us-west1-b: its machine types were not compared"]
     assert not [d for d in report.differences if d.zone == "us-west1-b"]
+    from ai_clusters.tooling.catalog_refresh.render import markdown
+
+    assert "incomplete: 1 part(s) could not be asked" in markdown(report) or "not compared: 1 part(s)" in markdown(report)
 
 
 def cli(fake, *args: str):
@@ -243,3 +246,6 @@ def test_without_credentials_it_says_so_in_one_line_and_asks_nothing(fake, tmp_p
     lines = [line for line in done.stderr.splitlines() if line.startswith("could not ask:")]
     assert len(lines) == 1 and "no credentials: Application Default Credentials are not set up" in lines[0]
     assert json.loads(done.stdout)["differences"] == [] and fake.requests == []
+    text = subprocess.run([str(cli_path), "catalog", "refresh", "--project", PROJECT], env=env, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 3 and "no difference" not in text.stdout, "nothing was compared"
+    assert "not compared: 1 part(s) of Google could not be asked" in " ".join(text.stdout.split())

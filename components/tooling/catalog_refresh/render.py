@@ -5,6 +5,7 @@ from collections import defaultdict
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ai_clusters.tooling.catalog_refresh import RefreshReport
@@ -43,7 +44,15 @@ def rows(report: RefreshReport) -> list[tuple[str, str, str, str, str, str]]:
 def _summary(report: RefreshReport) -> str:
     n = len(report.differences)
     writable = sum(1 for d in report.differences if d.kind in WRITABLE)
+    if report.could_not_ask and not n:
+        # an unasked part is no agreement: never "no difference" when part of Google was not asked
+        return (
+            f"not compared: {len(report.could_not_ask)} part(s) of Google could not be asked in project {report.project} "
+            f"({report.read_on}); the catalog is neither confirmed nor contradicted there"
+        )
     head = f"{n} difference(s) between the catalog and Google in project {report.project} ({report.read_on})"
+    if report.could_not_ask:
+        head += f", incomplete: {len(report.could_not_ask)} part(s) could not be asked"
     if report.written:
         head += f"; wrote {report.edits} edit(s) of zones and shapes to {report.written}"
     elif writable:
@@ -57,7 +66,12 @@ def text(report: RefreshReport, console: Console) -> None:
         table.add_column(col, overflow="fold")
     for row in rows(report):
         table.add_row(*row)
-    console.print(table if report.differences else f"[green]no difference[/] between the catalog and Google in project {report.project} ({report.read_on})")
+    if report.differences:
+        console.print(table)
+    elif report.could_not_ask:
+        console.print(f"[yellow]{escape(_summary(report))}[/]")
+    else:
+        console.print(f"[green]no difference[/] between the catalog and Google in project {report.project} ({report.read_on})")
 
 
 def markdown(report: RefreshReport) -> str:
