@@ -195,6 +195,12 @@ def test_no_quota_anywhere_exits_1_and_forbidden_exits_3(fake):
     reasons = {r for o in body["options"] for r in o["reasons"]}
     assert any("permission denied: compute.machineTypes.list on project acme-ml-train" in r for r in reasons)
     assert any("permission denied: cloudquotas.quotas.get" in r for r in reasons)
+    # the text says a shared reason once, under the table, and never "nothing fits" when nothing could be asked
+    code, out, err = where(fake, "ce-a3mega-train", "mega", fmt="text")
+    flat = " ".join((out + err).split())
+    assert code == 3 and "unknown: see [1] below" in flat and "nothing fits now" not in flat
+    assert flat.count("permission denied: compute.machineTypes.list") == 1
+    assert "nothing confirmed to fit: some answers could not be had" in flat
 
 
 def test_an_unreachable_zone_is_unknown_not_missing(fake):

@@ -2,6 +2,7 @@
 with the stack edit that moves the cluster to the best option, or JSON for scripts."""
 
 import json
+from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,18 @@ from ai_clusters.tooling.preflight.where import Option, WhereReport
 
 def _price(o: Option) -> str:
     return "no list price" if o.hourly_usd is None else f"${o.hourly_usd:,.2f}"
+
+
+def shared_reasons(report: WhereReport) -> list[str]:
+    """Reasons an answer could not be had that several options share (no credentials …): said once, under the table."""
+    seen = [r for o in report.options for r in dict.fromkeys(o.reasons) if r.startswith("unknown:")]
+    counts = Counter(seen)
+    return [r for r in dict.fromkeys(seen) if counts[r] > 1]
+
+
+def _why(o: Option, shared: list[str]) -> str:
+    lines = [f"unknown: see [{shared.index(r) + 1}] below" if r in shared else r for r in dict.fromkeys(o.reasons)]
+    return "\n".join(dict.fromkeys(lines)) or "—"
 
 
 def rows(report: WhereReport) -> list[tuple[list[str], Option]]:
@@ -40,18 +53,23 @@ def text(report: WhereReport, console: Console) -> None:
     table = Table(title=f"ai-clusters where · stack {report.stack} · cluster {report.cluster} · {_needed(report)}")
     for col, justify in (("#", "right"), ("zones", "left"), ("provisioning", "left"), ("fits", "left"), ("$/hour", "right"), ("why", "left")):
         table.add_column(col, justify=justify, overflow="fold")
+    shared = shared_reasons(report)
     for i, (zones, o) in enumerate(rows(report), 1):
         fits = Text("yes", style="green") if o.fits else Text("unknown", style="yellow") if o.unknown else Text("no", style="red")
         here = " (now)" if (o.zone, o.provisioning) == report.current else ""
-        table.add_row(str(i), _zones(zones) + here, o.provisioning.value, fits, _price(o), "\n".join(o.reasons) or "—")
+        table.add_row(str(i), _zones(zones) + here, o.provisioning.value, fits, _price(o), _why(o, shared))
     console.print(table)
+    for i, reason in enumerate(shared, 1):
+        console.print(Text(f"[{i}] {reason.removeprefix('unknown: ')}", style="yellow"))
     fitting = sum(1 for o in report.options if o.fits)
     console.print(f"{fitting} of {len(report.options)} options fit · {report.requests} requests in {report.seconds:.2f}s", highlight=False)
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
     best = report.best
-    if best is None:
-        console.print(Text("nothing fits now: see why above", style="bold red" if report.exit_code == 1 else "yellow"))
+    if best is None and report.exit_code == 1:
+        console.print(Text("nothing fits now: see why above", style="bold red"))
+    elif best is None:
+        console.print(Text("nothing confirmed to fit: some answers could not be had (see why above)", style="yellow"))
     elif not report.edit:
         console.print(Text(f"{report.cluster} is already at the best option: {best.zone}, {best.provisioning.value}, {_price(best)}/h", style="green"))
     else:
