@@ -354,6 +354,21 @@ def test_plan_warnings_the_change_brings_or_clears_are_shown_at_every_level_of_d
     assert same.warnings == {"new": [], "cleared": []} and same.unchanged
 
 
+def test_an_input_under_ignore_changes_is_no_change():
+    base = plan("gke-l4-serve")
+    cluster = next(r for r in base["resources"] if r["type"] == "gcp:container/cluster:Cluster")
+    assert cluster["ignoreChanges"] == ["nodeConfig", "initialNodeCount"], "the plan records the option"
+    head = copy.deepcopy(base)
+    moved = next(r for r in head["resources"] if r["urn"] == cluster["urn"])
+    moved["inputs"]["initialNodeCount"] = 3
+    moved["inputs"].setdefault("nodeConfig", {})["machineType"] = "e2-standard-8"
+    d = compare("s", SideResult(snapshot=base), SideResult(snapshot=head), base_ref="main")
+    assert d.changed == [] and d.unchanged, "Pulumi leaves ignored inputs as they are"
+    moved["inputs"]["minMasterVersion"] = "1.99"
+    (change,) = compare("s", SideResult(snapshot=base), SideResult(snapshot=head), base_ref="main").changed
+    assert list(change.keys) == ["minMasterVersion"]
+
+
 def test_a_reworded_verdict_is_neither_new_nor_cleared():
     base = plan("dev")
     assert base["policy"], "dev has an advisory verdict"

@@ -17,7 +17,7 @@ from .conftest import ROOT
 
 runner = CliRunner()
 
-RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete"}
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "ignoreChanges"}
 
 
 def plan_json(stack: str, project_dir: Path = ROOT) -> tuple[int, dict]:

@@ -195,6 +195,11 @@ def input_changes(old: Any, new: Any, prefix: str = "") -> dict[str, KeyChange]:
     return {prefix: KeyChange(old, new)}
 
 
+def is_ignored(key: str, ignored: list[str]) -> bool:
+    """Whether an input path (`a.b`, `list[2].c`) falls under one of a resource's `ignoreChanges` paths."""
+    return any(key == path or key.startswith((f"{path}.", f"{path}[")) for path in ignored)
+
+
 def _has_secret(value: Any) -> bool:
     if is_rpc_secret(value):
         return True
@@ -245,6 +250,8 @@ def compare(
     diff.documents = {r["urn"]: (after.get(r["urn"]) or before[r["urn"]]) for r in diff.added + diff.removed}
     for urn in (u for u in after if u in before):
         keys = input_changes(before[urn].get("inputs") or {}, after[urn].get("inputs") or {})
+        ignored = after[urn].get("ignoreChanges") or []
+        keys = {k: v for k, v in keys.items() if not is_ignored(k, ignored)}  # Pulumi leaves these as they are
         for option, label in (("protect", "[protect]"), ("retainOnDelete", "[retainOnDelete]")):
             if bool(before[urn].get(option)) != bool(after[urn].get(option)):
                 keys[label] = KeyChange(bool(before[urn].get(option)), bool(after[urn].get(option)))

@@ -73,6 +73,7 @@ class Plan:
                     "inputs": json_safe(shown_inputs(r.inputs)),
                     "protect": r.protect,
                     "retainOnDelete": r.retain_on_delete,
+                    "ignoreChanges": r.ignore_changes,
                 }
                 for r in self.resources
             ],

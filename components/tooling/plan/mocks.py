@@ -49,6 +49,8 @@ class Registration:
     inputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths the resource's `ignore_changes` option keeps Pulumi from updating."""
 
 
 
@@ -229,6 +231,7 @@ class RecordingMonitor(MockMonitor):
                 inputs=inputs,
                 dependencies=list(request.dependencies),
                 outputs=state,
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         obj = _sync_await(rpc.serialize_properties(state, {}))
