@@ -51,7 +51,6 @@ prepare)
     ;;
 device)
     : "${OUT:?OUT names the folder whose files come back}"
-    set -o pipefail
     device_run 2>&1 | tee "$OUT/gpu-run.log"
     ;;
 *)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from ai_clusters.core import labels as contract
+from ai_clusters.core.accelerators import CLUSTER as GKE_CLUSTER
 from ai_clusters.core.accelerators import VERTEX_TYPES, AcceleratorUse, VmGroup, accelerator_uses, vm_group, with_borrowed_labels
 from ai_clusters.core.catalog import Catalog, catalog, region_of
 from ai_clusters.core.enums import ProvisioningModel
@@ -32,7 +33,6 @@ BILLED_BY_USE = {
     "gcp:compute/routerNat:RouterNat": "Cloud NAT gateway (per VM served and per GiB processed)",
     "gcp:vertex/aiTensorboard:AiTensorboard": "Vertex AI TensorBoard",
 }
-GKE_CLUSTER = "gcp:container/cluster:Cluster"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from typing import Any, Iterable, Mapping
 
 from ai_clusters.core import labels as contract
 from ai_clusters.core.accelerators import (
+    CLUSTER as GKE_CLUSTER,
     INSTANCE,
     NODE_POOL,
     TEMPLATE,
@@ -23,7 +24,6 @@ from ai_clusters.rules.base import Resource, Rule, Violation, as_list, last_segm
 
 NETWORK = "gcp:compute/network:Network"
 RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
-GKE_CLUSTER = "gcp:container/cluster:Cluster"
 DATA_TYPES = {
     "gcp:filestore/instance:Instance": "Filestore instance",
     "gcp:lustre/instance:Instance": "Managed Lustre instance",

@@ -325,7 +325,7 @@ def _node_set(mods: _Modules, ns: NodeSet, networks: dict[str, dict], built: Opt
         "enable_oslogin": True,
         "enable_shielded_vm": True,
         # Secure Boot off where the node set's GPUDirect set-up compiles a kernel module (as SlurmCluster does)
-        "shielded_instance_config": {**SHIELDED, "enable_secure_boot": ns.secure_boot and secure_boot_for(host) and not (built and built.build.builds_kernel_modules)},
+        "shielded_instance_config": {**SHIELDED, "enable_secure_boot": ns.secure_boot and secure_boot_for(host, built.build if built else None)},
         "startup_script": node_set_script(ns, host),
     }
     if ns.shape is not None:

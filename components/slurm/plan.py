@@ -83,7 +83,7 @@ class NodeSet:
         """Shielded VM Secure Boot of its nodes: off where their GPUDirect set-up compiles a kernel module at boot, or where
         they boot an image of their own that the flavour's image build (the blueprint's) compiles one into."""
         build = catalog().data.slurm.image_build(self.gpudirect.flavor) if self.gpudirect and not self.public_image else None
-        return secure_boot_for(self.gpudirect) and not (build is not None and build.builds_kernel_modules)
+        return secure_boot_for(self.gpudirect, build)
 
     @property
     def max_nodes(self) -> int:

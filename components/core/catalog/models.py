@@ -924,10 +924,10 @@ class GpuDirectHost(Sourced):
         return self.dkms_fix is not None or "dkms" in self.packages
 
 
-def secure_boot_for(host: Optional[GpuDirectHost]) -> bool:
-    """Secure Boot stays on unless the node's GPUDirect set-up compiles a kernel module at boot
-    (`NodeSetupFacts.dkms_secure_boot` says why); vTPM and integrity monitoring stay on either way."""
-    return not (host is not None and host.builds_kernel_modules)
+def secure_boot_for(host: Optional[GpuDirectHost], build: Optional[SlurmImageBuild] = None) -> bool:
+    """Secure Boot stays on unless the node's GPUDirect set-up compiles a kernel module at boot, or the image build it
+    boots compiled one in (`NodeSetupFacts.dkms_secure_boot` says why); vTPM and integrity monitoring stay on either way."""
+    return not any(x is not None and x.builds_kernel_modules for x in (host, build))
 
 
 class StorageClient(Sourced):

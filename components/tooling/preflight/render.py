@@ -39,10 +39,15 @@ def tally(report: PreflightReport) -> str:
     return f"{report.count(Status.OK)} ok, {report.count(Status.FAIL)} fail, {report.count(Status.UNKNOWN)} unknown"
 
 
+def repeated(messages: list[str]) -> list[str]:
+    """The messages that occur more than once, in order of first appearance (said once, under a table)."""
+    counts = Counter(messages)
+    return [m for m in dict.fromkeys(messages) if counts[m] > 1]
+
+
 def shared_reasons(report: PreflightReport) -> list[str]:
     """The reasons several checks could not be made for, in order of first appearance."""
-    counts = Counter(c.message for c in report.checks if c.status == Status.UNKNOWN)
-    return [m for m in dict.fromkeys(c.message for c in report.checks if c.status == Status.UNKNOWN) if counts[m] > 1]
+    return repeated([c.message for c in report.checks if c.status == Status.UNKNOWN])
 
 
 def _message(check: Check, shared: list[str]) -> str:

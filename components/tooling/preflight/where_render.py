@@ -2,12 +2,12 @@
 with the stack edit that moves the cluster to the best option, or JSON for scripts."""
 
 import json
-from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ai_clusters.tooling.preflight.render import repeated
 from ai_clusters.tooling.preflight.where import Option, WhereReport
 
 
@@ -17,14 +17,12 @@ def _price(o: Option) -> str:
 
 def shared_reasons(report: WhereReport) -> list[str]:
     """Reasons an answer could not be had that several options share (no credentials …): said once, under the table."""
-    seen = [r for o in report.options for r in dict.fromkeys(o.reasons) if r.startswith("unknown:")]
-    counts = Counter(seen)
-    return [r for r in dict.fromkeys(seen) if counts[r] > 1]
+    return repeated([r for o in report.options for r in dict.fromkeys(o.reasons) if r.startswith("unknown:")])
 
 
 def _why(o: Option, shared: list[str]) -> str:
     lines = [f"unknown: see [{shared.index(r) + 1}] below" if r in shared else r for r in dict.fromkeys(o.reasons)]
-    return "\n".join(dict.fromkeys(lines)) or "—"
+    return "\n".join(lines) or "—"
 
 
 def rows(report: WhereReport) -> list[tuple[list[str], Option]]:
