@@ -24,6 +24,7 @@ from ai_clusters.core.accelerators import CLUSTER as GKE_CLUSTER
 from ai_clusters.core.accelerators import VERTEX_TYPES, AcceleratorUse, VmGroup, accelerator_uses, vm_group, with_borrowed_labels
 from ai_clusters.core.catalog import Catalog, catalog, region_of
 from ai_clusters.core.enums import ProvisioningModel
+from ai_clusters.core.naming import last_segment
 
 HOURS_PER_MONTH = 730.0
 
@@ -190,7 +191,7 @@ def _storage_parts(resource_type: str, inputs: Mapping[str, Any], region: str, c
 
 def last_type(value: Any) -> Optional[str]:
     """A disk type as written in any form (pd-ssd, or a zones/…/diskTypes/pd-ssd URL)."""
-    return str(value).rsplit("/", 1)[-1] if value else None
+    return last_segment(value) or None
 
 
 def _vm_parts(group: VmGroup, priced_by_accelerators: bool, region: str, cat: Catalog) -> tuple[list[_Part], list[_Part]]:
